@@ -1,0 +1,3 @@
+from tritonctl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The thin CLI: each subcommand parses its arguments, then calls one library function.
+
+Command modules live in ``tritonctl.commands`` and import nothing heavy at module level, so
+``tritonctl --help`` stays instant; torch/onnx/tritonclient are imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from tritonctl import __version__
+from tritonctl.errors import TritonctlError
+
+# Order is the order `tritonctl --help` lists them. Each module defines
+# ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+COMMANDS = ["build", "check", "serve", "stop", "infer", "load", "unload", "bench", "tune"]
+
+
+def _available_commands():
+    for name in COMMANDS:
+        try:
+            yield name, importlib.import_module(f"tritonctl.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tritonctl.commands.{name}":
+                raise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tritonctl",
+        description="PyTorch models -> proven Triton model repository -> served locally and on Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"tritonctl {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more output; tracebacks on errors")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _available_commands():
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except TritonctlError as exc:
+        if args.verbose:
+            raise
+        print(f"tritonctl {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"tritonctl {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
