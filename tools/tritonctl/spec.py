@@ -1,0 +1,425 @@
+"""models.yaml: the declarative model spec, validated on load.
+
+Every validation error names the file, the model and the field, and says how to fix it.
+A minimal entry is five lines::
+
+    models:
+      - name: linear
+        source: examples.linear:build
+        inputs:
+          - {name: x, dtype: float32, shape: [10]}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tritonctl.errors import SpecError
+
+# Triton's TYPE_* names, keyed by the numpy-style names the spec uses.
+DTYPES = {
+    "bool": "TYPE_BOOL",
+    "uint8": "TYPE_UINT8",
+    "int8": "TYPE_INT8",
+    "int16": "TYPE_INT16",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+    "float16": "TYPE_FP16",
+    "bfloat16": "TYPE_BF16",
+    "float32": "TYPE_FP32",
+    "float64": "TYPE_FP64",
+    "string": "TYPE_STRING",
+}
+Dtype = Literal[tuple(DTYPES)]  # type: ignore[valid-type]
+Format = Literal["onnx", "torchscript", "tensorrt"]
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    # Unknown fields are errors: a typo must never be silently ignored.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class DimRange(_Strict):
+    """min/opt/max per dimension of the per-sample shape (used for -1 dims only)."""
+
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DimRange":
+        if not (len(self.min) == len(self.opt) == len(self.max)):
+            raise ValueError("min, opt and max must have the same length as shape")
+        for i, (lo, mid, hi) in enumerate(zip(self.min, self.opt, self.max)):
+            if not (1 <= lo <= mid <= hi):
+                raise ValueError(f"dim {i}: need 1 <= min <= opt <= max, got {lo}/{mid}/{hi}")
+        return self
+
+
+class TensorSpec(_Strict):
+    name: str
+    dtype: Dtype
+    shape: list[int] = Field(description="per-sample shape (without the batch dim); -1 = dynamic")
+    range: Optional[DimRange] = Field(default=None, description="min/opt/max of dynamic dims")
+    values: Optional[tuple[float, float]] = Field(
+        default=None, description="[low, high) of valid values for random inputs (e.g. token ids)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_.:-]*$", v):
+            raise ValueError(f"'{v}' is not a valid tensor name: use letters, digits and _")
+        return v
+
+    @field_validator("shape")
+    @classmethod
+    def _shape(cls, v: list[int]) -> list[int]:
+        if any(d == 0 or d < -1 for d in v):
+            raise ValueError(f"{v}: dims must be positive or -1 (dynamic)")
+        return v
+
+    @model_validator(mode="after")
+    def _range_fits(self) -> "TensorSpec":
+        if self.range is not None:
+            if len(self.range.min) != len(self.shape):
+                raise ValueError(f"range has {len(self.range.min)} dims but shape {self.shape} has {len(self.shape)}")
+            for i, d in enumerate(self.shape):
+                if d != -1 and not (self.range.min[i] == self.range.opt[i] == self.range.max[i] == d):
+                    raise ValueError(f"range dim {i} must equal the fixed shape dim {d} (or make the dim -1)")
+        return self
+
+    def dim_values(self, dim: int) -> list[int]:
+        """The values a dynamic dim is tested at (min, opt, max; defaults 1, 8, 32)."""
+        if self.range is None:
+            return [1, 8, 32]
+        return sorted({self.range.min[dim], self.range.opt[dim], self.range.max[dim]})
+
+    @property
+    def dynamic(self) -> bool:
+        return -1 in self.shape
+
+
+class CallableSource(_Strict):
+    callable: str = Field(description="'module:function' returning an nn.Module")
+    kwargs: dict[str, Any] = {}
+
+    @field_validator("callable")
+    @classmethod
+    def _callable(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", v):
+            raise ValueError(f"'{v}' is not 'module:function' (e.g. examples.digits:build)")
+        return v
+
+
+class CheckpointSource(_Strict):
+    checkpoint: Path = Field(description="a state_dict saved with torch.save")
+    class_: str = Field(alias="class", description="'module:Class' of the nn.Module")
+    kwargs: dict[str, Any] = {}
+
+
+class TorchScriptSource(_Strict):
+    torchscript: Path
+
+
+class OnnxSource(_Strict):
+    onnx: Path
+
+
+def _source_kind(v: Any) -> Optional[str]:
+    keys = v if isinstance(v, dict) else vars(v)
+    return next((k for k in ("callable", "checkpoint", "torchscript", "onnx") if k in keys), None)
+
+
+# Tagged by whichever key is present, so an error names that source's fields only.
+Source = Annotated[
+    Union[
+        Annotated[CallableSource, Tag("callable")],
+        Annotated[CheckpointSource, Tag("checkpoint")],
+        Annotated[TorchScriptSource, Tag("torchscript")],
+        Annotated[OnnxSource, Tag("onnx")],
+    ],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="source needs one of: callable (module:function), checkpoint + class, torchscript, onnx",
+    ),
+]
+
+
+class TorchScriptOptions(_Strict):
+    method: Literal["trace", "script"] = "trace"
+
+
+class OnnxOptions(_Strict):
+    opset: int = Field(default=17, ge=7, le=23)
+    exporter: Literal["torchscript", "dynamo"] = "torchscript"
+
+
+class TensorRTOptions(_Strict):
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    workspace_mb: int = Field(default=1024, ge=16)
+
+
+class OrtTensorRTAccelerator(_Strict):
+    """ONNX Runtime's TensorRT execution provider inside the onnxruntime backend (GPU only)."""
+
+    precision: Literal["fp32", "fp16"] = "fp16"
+    workspace_mb: int = Field(default=1024, ge=16)
+    engine_cache: bool = True
+
+
+class QueuePolicy(_Strict):
+    timeout_action: Literal["reject", "delay"] = "reject"
+    default_timeout_microseconds: int = Field(default=0, ge=0)
+    allow_timeout_override: bool = False
+    max_queue_size: int = Field(default=0, ge=0)
+
+
+class DynamicBatching(_Strict):
+    preferred_batch_size: list[int] = []
+    max_queue_delay_microseconds: int = Field(default=100, ge=0)
+    preserve_ordering: bool = False
+    default_queue_policy: Optional[QueuePolicy] = None
+
+
+class InstanceGroup(_Strict):
+    count: int = Field(default=1, ge=1)
+    kind: Literal["auto", "cpu", "gpu"] = "auto"
+    gpus: list[int] = []
+
+
+class VersionPolicy(_Strict):
+    latest: Optional[int] = Field(default=None, ge=1)
+    all: Optional[bool] = None
+    specific: Optional[list[int]] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "VersionPolicy":
+        chosen = [k for k in ("latest", "all", "specific") if getattr(self, k) not in (None, False)]
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of latest: N, all: true, specific: [versions]")
+        return self
+
+
+class Warmup(_Strict):
+    batch_sizes: list[int] = [1]
+    count: int = Field(default=1, ge=1)
+
+
+class Tolerance(_Strict):
+    atol: float = Field(ge=0)
+    rtol: float = Field(ge=0)
+
+
+# Default parity tolerances per output dtype.
+DEFAULT_TOLERANCES = {
+    "float32": Tolerance(atol=1e-4, rtol=1e-3),
+    "float64": Tolerance(atol=1e-7, rtol=1e-6),
+    "float16": Tolerance(atol=1e-2, rtol=1e-2),
+    "bfloat16": Tolerance(atol=5e-2, rtol=5e-2),
+}
+EXACT = Tolerance(atol=0, rtol=0)
+
+
+class EnsembleStep(_Strict):
+    model: str
+    version: int = -1
+    inputs: dict[str, str] = Field(description="step model's input name -> ensemble tensor name")
+    outputs: dict[str, str] = Field(description="step model's output name -> ensemble tensor name")
+
+
+class ModelSpec(_Strict):
+    name: str
+    kind: Literal["pytorch", "python", "ensemble"] = "pytorch"
+    description: str = ""
+    source: Optional[Source] = None
+    python: Optional[Path] = Field(default=None, description="model.py of a Python-backend model")
+    steps: list[EnsembleStep] = []
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec] = []
+    max_batch_size: int = Field(default=8, ge=0)
+    formats: list[Format] = ["onnx"]
+    serve: Optional[Format] = None
+    torchscript: TorchScriptOptions = TorchScriptOptions()
+    onnx: OnnxOptions = OnnxOptions()
+    tensorrt: TensorRTOptions = TensorRTOptions()
+    ort_tensorrt: Optional[OrtTensorRTAccelerator] = None
+    dynamic_batching: Union[bool, DynamicBatching] = True
+    instance_groups: list[InstanceGroup] = [InstanceGroup()]
+    version_policy: VersionPolicy = VersionPolicy(latest=1)
+    labels: Optional[Path] = None
+    warmup: Union[bool, Warmup] = False
+    tolerance: Optional[Tolerance] = None
+    parameters: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        if not MODEL_NAME.match(v):
+            raise ValueError(f"'{v}' is not a valid model name: letters, digits, _ . - only")
+        return v
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        # `source: pkg.mod:fn` is shorthand for `source: {callable: pkg.mod:fn}`.
+        if isinstance(v, str):
+            return {"callable": v}
+        return v
+
+    @field_validator("formats")
+    @classmethod
+    def _formats(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list at least one format: onnx, torchscript or tensorrt")
+        if len(set(v)) != len(v):
+            raise ValueError(f"{v} lists a format twice")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelSpec":
+        if self.kind == "pytorch" and self.source is None:
+            raise ValueError("a pytorch model needs `source` (module:function, checkpoint, torchscript or onnx)")
+        if self.kind == "python" and self.python is None:
+            raise ValueError("a python model needs `python: path/to/model.py`")
+        if self.kind == "ensemble" and not self.steps:
+            raise ValueError("an ensemble needs `steps`")
+        if self.kind != "pytorch":
+            self.formats = []
+        if self.kind != "pytorch" and not self.outputs:
+            raise ValueError(f"a {self.kind} model must declare its outputs")
+        if self.serve is None and self.formats:
+            self.serve = self.formats[0]
+        if self.serve is not None and self.serve not in self.formats:
+            raise ValueError(f"serve: {self.serve} is not among formats {self.formats}")
+        if isinstance(self.source, OnnxSource) and "torchscript" in self.formats:
+            raise ValueError("an ONNX source cannot be exported to torchscript: use formats: [onnx]")
+        if any(t.dtype == "string" for t in self.inputs + self.outputs) and self.kind == "pytorch":
+            raise ValueError("string tensors are only for python and ensemble models")
+        if self.max_batch_size == 0 and self.dynamic_batching not in (False,):
+            self.dynamic_batching = False
+        if isinstance(self.dynamic_batching, DynamicBatching):
+            too_big = [b for b in self.dynamic_batching.preferred_batch_size if b > self.max_batch_size]
+            if too_big:
+                raise ValueError(
+                    f"dynamic_batching.preferred_batch_size {too_big} exceeds max_batch_size {self.max_batch_size}"
+                )
+        if isinstance(self.warmup, Warmup) and any(b > max(self.max_batch_size, 1) for b in self.warmup.batch_sizes):
+            raise ValueError(f"warmup.batch_sizes must be <= max_batch_size {self.max_batch_size}")
+        names = [t.name for t in self.inputs + self.outputs]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"tensor names must be unique, {sorted(dup)} repeat")
+        return self
+
+    def tolerance_for(self, dtype: str) -> Tolerance:
+        if self.tolerance is not None:
+            return self.tolerance
+        return DEFAULT_TOLERANCES.get(dtype, EXACT)
+
+    def served_name(self, fmt: str) -> str:
+        """The format in `serve` is published under the model's name; others as `<name>_<format>`."""
+        return self.name if fmt == self.serve else f"{self.name}_{fmt}"
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 0
+
+
+class Spec(_Strict):
+    """The whole models.yaml file."""
+
+    repository: Path = Path("model_repository")
+    models: list[ModelSpec]
+    # Set by load(): where relative paths and `module:function` imports are resolved from.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+    path: Path = Field(default=Path("models.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_and_linked(self) -> "Spec":
+        served: dict[str, str] = {}
+        for m in self.models:
+            for name in [m.served_name(f) for f in m.formats] or [m.name]:
+                if name in served:
+                    raise ValueError(f"models '{served[name]}' and '{m.name}' both publish a model named '{name}'")
+                served[name] = m.name
+        for m in self.models:
+            for i, step in enumerate(m.steps):
+                if step.model not in served:
+                    raise ValueError(
+                        f"model '{m.name}': steps[{i}].model '{step.model}' is not a model in this file; "
+                        f"known: {sorted(served)}"
+                    )
+        return self
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise SpecError(f"{self.path}: no model named '{name}'; known: {[m.name for m in self.models]}")
+
+    def resolve(self, p: Path) -> Path:
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+# pydantic puts the chosen union member into the error path; a user wants the field path only.
+_UNIONS = {"source", "dynamic_batching", "warmup"}
+_UNION_TAGS = {"callable", "checkpoint", "torchscript", "onnx", "bool", "DynamicBatching", "Warmup"}
+
+
+def _describe(err: dict, raw: dict) -> str:
+    """Turn one pydantic error into 'model <name>: <field.path>: <message>'."""
+    loc = list(err["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        idx = loc[1]
+        models = raw.get("models") or []
+        name = models[idx].get("name") if idx < len(models) and isinstance(models[idx], dict) else None
+        where = f"model '{name}'" if name else f"models[{idx}]"
+        loc = loc[2:]
+    # Drop pydantic's union-branch tags (e.g. 'CallableSource') from the field path.
+    field = ".".join(str(p) for i, p in enumerate(loc) if not (i and p in _UNION_TAGS and loc[i - 1] in _UNIONS))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field; remove it or fix its spelling (see docs/models-yaml.md)"
+    elif err["type"] == "literal_error":
+        msg = f"{msg} (got {err.get('input')!r})"
+    return ": ".join(p for p in (where, field, msg) if p)
+
+
+def load(path: str | Path) -> Spec:
+    """Read and validate models.yaml; raise SpecError naming file, model and field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"{path}: no such file; pass the path to your models.yaml") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or "models" not in raw:
+        raise SpecError(f"{path}: expected a mapping with a `models:` list at the top level")
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        # One error per line; the first is the one the CLI leads with.
+        lines = [_describe(e, raw) for e in exc.errors()]
+        raise SpecError(f"{path}: " + "\n  ".join(dict.fromkeys(lines))) from None
+    spec.base_dir = path.resolve().parent
+    spec.path = path
+    return spec
