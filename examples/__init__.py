@@ -1,0 +1,1 @@
+"""Example models: defined here, trained in seconds on data a package ships, or random weights."""

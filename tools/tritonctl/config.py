@@ -1,0 +1,187 @@
+"""config.pbtxt from Triton's own schema.
+
+Every config is a ``model_config_pb2.ModelConfig`` message (tritonclient ships Triton's
+model_config.proto) written with ``google.protobuf.text_format``; nothing is hand-formatted
+except the explicit ``max_batch_size: 0`` that proto3 would otherwise omit.
+"""
+
+from __future__ import annotations
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tritonctl import naming
+from tritonctl.spec import DTYPES, ModelSpec, Spec, TensorSpec
+
+# Platform strings and default file names exactly as Triton defines them.
+PLATFORMS = {
+    "onnx": ("onnxruntime_onnx", "model.onnx"),
+    "torchscript": ("pytorch_libtorch", "model.pt"),
+    "tensorrt": ("tensorrt_plan", "model.plan"),
+}
+LABELS_FILE = "labels.txt"
+_KINDS = {"auto": mc.ModelInstanceGroup.KIND_AUTO, "cpu": mc.ModelInstanceGroup.KIND_CPU, "gpu": mc.ModelInstanceGroup.KIND_GPU}
+
+
+def artifact_filename(fmt: str | None, kind: str = "pytorch") -> str | None:
+    """The file a version directory holds: model.onnx / model.pt / model.plan / model.py (ensembles none)."""
+    if kind == "python":
+        return "model.py"
+    if kind == "ensemble":
+        return None
+    return PLATFORMS[fmt][1]
+
+
+def config_tensor_names(m: ModelSpec, fmt: str | None) -> tuple[list[str], list[str]]:
+    """Input and output names as the config (and clients) see them for this format.
+
+    TorchScript has no tensor names, so the PyTorch backend maps them by position:
+    we always use its `<name>__<index>` convention, which it accepts for inputs and requires for outputs.
+    """
+    ins, outs = [t.name for t in m.inputs], [t.name for t in m.outputs]
+    if fmt == "torchscript":
+        return naming.torchscript_output_names(ins), naming.torchscript_output_names(outs)
+    return ins, outs
+
+
+def _tensor(t: TensorSpec, name: str, message_type):
+    msg = message_type(name=name, data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=t.shape)
+    return msg
+
+
+def _dynamic_batching(m: ModelSpec) -> mc.ModelDynamicBatching | None:
+    if not m.batching or m.dynamic_batching is False:
+        return None
+    if m.dynamic_batching is True:
+        from tritonctl.spec import DynamicBatching
+
+        db = DynamicBatching()
+    else:
+        db = m.dynamic_batching
+    msg = mc.ModelDynamicBatching(
+        preferred_batch_size=db.preferred_batch_size,
+        max_queue_delay_microseconds=db.max_queue_delay_microseconds,
+        preserve_ordering=db.preserve_ordering,
+    )
+    if db.default_queue_policy is not None:
+        qp = db.default_queue_policy
+        msg.default_queue_policy.CopyFrom(
+            mc.ModelQueuePolicy(
+                timeout_action=mc.ModelQueuePolicy.TimeoutAction.Value(qp.timeout_action.upper()),
+                default_timeout_microseconds=qp.default_timeout_microseconds,
+                allow_timeout_override=qp.allow_timeout_override,
+                max_queue_size=qp.max_queue_size,
+            )
+        )
+    return msg
+
+
+def _version_policy(m: ModelSpec) -> mc.ModelVersionPolicy:
+    vp = m.version_policy
+    if vp.latest is not None:
+        return mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=vp.latest))
+    if vp.all:
+        return mc.ModelVersionPolicy(all=mc.ModelVersionPolicy.All())
+    return mc.ModelVersionPolicy(specific=mc.ModelVersionPolicy.Specific(versions=vp.specific))
+
+
+def _warmups(m: ModelSpec, input_names: list[str]) -> list[mc.ModelWarmup]:
+    if m.warmup is False:
+        return []
+    from tritonctl.spec import Warmup
+
+    w = Warmup() if m.warmup is True else m.warmup
+    out = []
+    for bs in w.batch_sizes:
+        inputs = {}
+        for t, name in zip(m.inputs, input_names):
+            # Warm up at the optimal value of each dynamic dim.
+            dims = [t.range.opt[i] if (d == -1 and t.range) else (8 if d == -1 else d) for i, d in enumerate(t.shape)]
+            inputs[name] = mc.ModelWarmup.Input(
+                data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=dims, random_data=True
+            )
+        out.append(mc.ModelWarmup(name=f"random_bs{bs}", batch_size=bs if m.batching else 0, inputs=inputs, count=w.count))
+    return out
+
+
+def _ort_tensorrt(m: ModelSpec) -> mc.ModelOptimizationPolicy:
+    acc = m.ort_tensorrt
+    params = {
+        "precision_mode": acc.precision.upper(),
+        "max_workspace_size_bytes": str(acc.workspace_mb * 1024 * 1024),
+    }
+    if acc.engine_cache:
+        params["trt_engine_cache_enable"] = "true"
+        params["trt_engine_cache_path"] = f"/tmp/trt_cache/{m.name}"
+    policy = mc.ModelOptimizationPolicy()
+    policy.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt", parameters=params)
+    return policy
+
+
+def model_config(m: ModelSpec, fmt: str | None) -> mc.ModelConfig:
+    """The ModelConfig for one published model (one format of a pytorch model, or a python/ensemble model)."""
+    name = m.served_name(fmt) if fmt else m.name
+    cfg = mc.ModelConfig(name=name, max_batch_size=m.max_batch_size)
+    if m.kind == "python":
+        cfg.backend = "python"
+    elif m.kind == "ensemble":
+        cfg.platform = "ensemble"
+    else:
+        cfg.platform = PLATFORMS[fmt][0]
+    if m.description:
+        cfg.parameters["description"].string_value = m.description
+    in_names, out_names = config_tensor_names(m, fmt)
+    cfg.input.extend(_tensor(t, n, mc.ModelInput) for t, n in zip(m.inputs, in_names))
+    cfg.output.extend(_tensor(t, n, mc.ModelOutput) for t, n in zip(m.outputs, out_names))
+    if m.labels is not None and m.kind != "python" and cfg.output:
+        cfg.output[0].label_filename = LABELS_FILE
+    if m.kind == "ensemble":
+        for step in m.steps:
+            cfg.ensemble_scheduling.step.add(
+                model_name=step.model, model_version=step.version, input_map=step.inputs, output_map=step.outputs
+            )
+    else:
+        db = _dynamic_batching(m)
+        if db is not None:
+            cfg.dynamic_batching.CopyFrom(db)
+        cfg.instance_group.extend(
+            mc.ModelInstanceGroup(count=g.count, kind=_KINDS[g.kind], gpus=g.gpus) for g in m.instance_groups
+        )
+        cfg.model_warmup.extend(_warmups(m, in_names))
+    cfg.version_policy.CopyFrom(_version_policy(m))
+    for k, v in m.parameters.items():
+        cfg.parameters[k].string_value = v
+    if fmt == "onnx" and m.ort_tensorrt is not None:
+        cfg.optimization.CopyFrom(_ort_tensorrt(m))
+    return cfg
+
+
+def published_models(spec: Spec) -> list[tuple[ModelSpec, str | None]]:
+    """Every (model, format) pair that becomes one directory in the repository."""
+    return [(m, f) for m in spec.models for f in (m.formats or [None])]
+
+
+def build_configs(spec: Spec) -> dict[str, mc.ModelConfig]:
+    """All configs models.yaml generates, keyed by published model name."""
+    return {cfg.name: cfg for cfg in (model_config(m, f) for m, f in published_models(spec))}
+
+
+def to_text(cfg: mc.ModelConfig) -> str:
+    text = text_format.MessageToString(cfg)
+    if cfg.max_batch_size == 0:
+        # proto3 omits zero scalars; Triton's docs ask for it explicitly when batching is off.
+        lines = text.splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.startswith(("platform", "backend"))) + 1
+        lines.insert(at, "max_batch_size: 0\n")
+        text = "".join(lines)
+    return text
+
+
+def parse(text: str, path: str = "config.pbtxt") -> mc.ModelConfig:
+    """Parse a config.pbtxt with the official proto; errors name the file and line."""
+    from tritonctl.errors import RepositoryError
+
+    try:
+        return text_format.Parse(text, mc.ModelConfig())
+    except text_format.ParseError as exc:
+        raise RepositoryError(f"{path}: {exc}") from None
