@@ -1,0 +1,218 @@
+"""`tritonctl build`: models.yaml -> exported, parity-proven, published model repository.
+
+1. plan: a content hash per published model (spec fields that shape the weights + source files
+   + torch version) is compared with the newest version's build.json; unchanged models are
+   skipped without importing torch, so a no-change rebuild is fast.
+2. export + prove: every changed model is exported into staging and run through the parity
+   gate; any failure aborts the whole build before anything is published.
+3. publish: versions are renamed into place, configs replaced atomically, old versions pruned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version as pkg_version
+from pathlib import Path
+
+from tritonctl import __version__, config, repository
+from tritonctl.errors import ExportError
+from tritonctl.spec import ModelSpec, OnnxSource, Spec
+
+log = logging.getLogger("tritonctl.build")
+
+# Fields that change the exported artifact; all others only change config.pbtxt.
+ARTIFACT_FIELDS = ("kind", "source", "python", "inputs", "outputs", "max_batch_size", "torchscript", "onnx", "tensorrt", "tolerance")
+
+
+@dataclass
+class PlanItem:
+    model: ModelSpec
+    fmt: str | None
+    name: str
+    fingerprint: str
+    version: int | None  # the version to create, None if the artifact is unchanged
+    reason: str
+    config_text: str
+    config_changed: bool
+    changes: list[str] = field(default_factory=list)
+    record: dict | None = None
+
+    @property
+    def action(self) -> str:
+        if self.version is not None:
+            return f"export v{self.version}"
+        return "update config" if self.config_changed else "unchanged"
+
+
+def _torch_version() -> str:
+    try:
+        return pkg_version("torch")
+    except PackageNotFoundError:
+        return "none"
+
+
+def fingerprint(m: ModelSpec, fmt: str | None, spec: Spec) -> str:
+    from tritonctl.sources import source_files
+
+    h = hashlib.sha256()
+    fields = m.model_dump(mode="json", include=set(ARTIFACT_FIELDS), by_alias=True)
+    h.update(json.dumps({"fields": fields, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
+    for f in source_files(m, spec):
+        h.update(f.name.encode())
+        try:
+            h.update(f.read_bytes())
+        except FileNotFoundError:
+            h.update(b"<missing>")
+    return h.hexdigest()[:16]
+
+
+def plan(spec: Spec, repo: Path) -> list[PlanItem]:
+    items = []
+    for m, fmt in config.published_models(spec):
+        name = m.served_name(fmt) if fmt else m.name
+        model_dir = repo / name
+        fp = fingerprint(m, fmt, spec)
+        _extra_files(m, spec)  # a missing labels file fails the build before anything is exported
+        latest, record = repository.latest_record(model_dir)
+        artifact = config.artifact_filename(fmt, m.kind)
+        have = latest is not None and (artifact is None or (model_dir / str(latest) / artifact).exists())
+        if record and record.get("fingerprint") == fp and have:
+            version, reason = None, "same content hash"
+        elif latest is None:
+            version, reason = 1, "no version yet"
+        else:
+            version, reason = latest + 1, "model changed" if record else "no build record"
+        text = config.to_text(config.model_config(m, fmt))
+        cfg_path = model_dir / repository.CONFIG
+        changed = not cfg_path.exists() or cfg_path.read_text() != text
+        items.append(PlanItem(m, fmt, name, fp, version, reason, text, changed, record=None if version else record))
+    return items
+
+
+def _example_inputs(m: ModelSpec):
+    import numpy as np
+    import torch
+
+    from tritonctl.parity import random_inputs
+
+    batch = min(2, m.max_batch_size) if m.batching else 0
+    arrays = random_inputs(m, batch, 1, np.random.default_rng(1234))
+    return tuple(torch.from_numpy(a) for a in arrays)
+
+
+def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repository.Staging, progress) -> None:
+    """Export every changed format of one pytorch model into staging and prove it."""
+    from tritonctl import parity, sources
+    from tritonctl.exporters import onnx2trt, torch2onnx, torch2torchscript
+
+    module = sources.load_module(m, spec)
+    example = _example_inputs(m) if module is not None else None
+    runners = {}
+    paths = {}
+    for item in items:
+        vdir = staging.version_dir(item.name, item.version)
+        path = vdir / config.artifact_filename(item.fmt)
+        paths[item.fmt] = path
+        progress(f"{item.name}: export {item.fmt}")
+        if item.fmt == "torchscript":
+            torch2torchscript.export(module, example, path, m.torchscript.method, m.name)
+            runners["torchscript"] = parity.torch_runner(_load_ts(path))
+        elif item.fmt == "onnx":
+            if isinstance(m.source, OnnxSource):
+                torch2onnx.copy(spec.resolve(m.source.onnx), path, m)
+            else:
+                torch2onnx.export(module, example, path, m)
+            runners["onnx"] = parity.onnx_runner(str(path), [t.name for t in m.inputs])
+        elif item.fmt == "tensorrt":
+            onnx2trt.require_tensorrt(m.name)
+            raise ExportError(f"model '{m.name}': the tensorrt format is built in the cluster by the chart's engine builder")
+    progress(f"{m.name}: parity")
+    if module is not None:
+        eager = parity.torch_runner(module)
+    else:  # an ONNX source has no eager reference: the checker and a shape-checked smoke run prove it
+        eager, runners = runners.pop("onnx"), {}
+    reports = {r.format: r for r in parity.run(m, eager, runners)}
+    metrics = getattr(module, "metrics", None) or {}
+    for item in items:
+        rep = reports.get(item.fmt)
+        item.record = {
+            "fingerprint": item.fingerprint,
+            "model": m.name,
+            "format": item.fmt,
+            "version": item.version,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "tritonctl": __version__,
+            "torch": _torch_version(),
+            "parity": rep.to_dict() if rep else None,
+            "metrics": metrics,
+        }
+        (paths[item.fmt].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
+
+
+def _load_ts(path: Path):
+    import torch
+
+    return torch.jit.load(str(path), map_location="cpu").eval()
+
+
+def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> None:
+    """Python and ensemble models: model.py copied, or an empty version directory."""
+    vdir = staging.version_dir(item.name, item.version)
+    if item.model.kind == "python":
+        src = spec.resolve(item.model.python)
+        if not src.exists():
+            raise ExportError(f"model '{item.model.name}': python {src} does not exist; fix the path in models.yaml")
+        shutil.copyfile(src, vdir / "model.py")
+    item.record = {"fingerprint": item.fingerprint, "model": item.model.name, "format": None, "version": item.version}
+    (vdir / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
+
+
+def build(spec: Spec, repo: Path | None = None, dry_run: bool = False, progress=None) -> list[PlanItem]:
+    repo = Path(repo or spec.resolve(spec.repository))
+    progress = progress or (lambda msg: log.debug(msg))
+    items = plan(spec, repo)
+    if dry_run:
+        return items
+    todo = [i for i in items if i.version is not None]
+    with repository.Staging(repo) as staging:
+        by_model: dict[str, list[PlanItem]] = {}
+        for item in todo:
+            by_model.setdefault(item.model.name, []).append(item)
+        for name, group in by_model.items():
+            m = group[0].model
+            if m.kind == "pytorch":
+                _export_model(m, group, spec, staging, progress)
+            else:
+                _stage_plain(group[0], spec, staging)
+        # Everything is exported and proven: only now does the repository change.
+        for item in items:
+            if item.version is None and not item.config_changed and not _labels_changed(item, spec, repo):
+                continue
+            staged = staging.path / item.name / str(item.version) if item.version is not None else None
+            item.changes = repository.publish(repo, item.name, item.config_text, staged, _extra_files(item.model, spec))
+            if item.model.version_policy.latest:
+                removed = repository.prune(repo / item.name, item.model.version_policy.latest)
+                item.changes += [f"pruned v{v}" for v in removed]
+    return items
+
+
+def _extra_files(m: ModelSpec, spec: Spec) -> dict[str, Path]:
+    if m.labels is None:
+        return {}
+    path = spec.resolve(m.labels)
+    if not path.exists():
+        raise ExportError(f"model '{m.name}': labels {path} does not exist; fix the path in models.yaml")
+    return {config.LABELS_FILE: path}
+
+
+def _labels_changed(item: PlanItem, spec: Spec, repo: Path) -> bool:
+    for name, src in _extra_files(item.model, spec).items():
+        dst = repo / item.name / name
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            return True
+    return False
