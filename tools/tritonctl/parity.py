@@ -139,10 +139,10 @@ def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0,
             try:
                 got = runner(inputs)
             except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 raise ToleranceError(
-                    f"model '{m.name}': the {fmt} export fails on {case}: {type(exc).__name__}: "
-                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}; "
-                    "fix: check the dynamic dims (shape -1 and range) or the export method"
+                    f"model '{m.name}': the {fmt} export fails on {case} where eager PyTorch works "
+                    f"({type(exc).__name__}: {first}); nothing was published; try {_hint(fmt)}"
                 ) from exc
             for out, g, w in zip(reports[fmt].outputs, got, want):
                 if list(g.shape) != list(w.shape):
@@ -156,17 +156,18 @@ def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0,
     for rep in reports.values():
         for out in rep.outputs:
             if not out.ok:
-                hint = (
-                    "torchscript: {method: script} (tracing records only one control-flow path)"
-                    if rep.format == "torchscript"
-                    else "a different exporter/opset, or a looser tolerance if the difference is numerical noise"
-                )
                 raise ToleranceError(
                     f"model '{m.name}': {rep.format} output '{out.name}' differs from eager PyTorch: "
                     f"max abs {out.max_abs:.3g}, max rel {out.max_rel:.3g} (atol {out.atol:g}, rtol {out.rtol:g}) "
-                    f"at {out.worst_case}; nothing was published; try {hint}"
+                    f"at {out.worst_case}; nothing was published; try {_hint(rep.format)}"
                 )
     return list(reports.values())
+
+
+def _hint(fmt: str) -> str:
+    if fmt == "torchscript":
+        return "torchscript: {method: script} (tracing records one control-flow path and fixed shapes)"
+    return "another onnx exporter or opset, dynamic dims (shape -1 with a range), or a tolerance override if this is numerical noise"
 
 
 def torch_runner(module) -> Runner:
