@@ -1,0 +1,133 @@
+"""Read a model repository the way Triton does: one directory per model, config.pbtxt parsed by
+Triton's own proto, numeric version directories, a default model file per platform/backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonctl.check.finding import Finding, error
+
+CONFIG = "config.pbtxt"
+
+# platform -> backend, as Triton maps them.
+PLATFORM_BACKEND = {
+    "onnxruntime_onnx": "onnxruntime",
+    "pytorch_libtorch": "pytorch",
+    "tensorrt_plan": "tensorrt",
+    "ensemble": "ensemble",
+    "tensorflow_savedmodel": "tensorflow",
+    "tensorflow_graphdef": "tensorflow",
+}
+BACKEND_PLATFORM = {"onnxruntime": "onnxruntime_onnx", "pytorch": "pytorch_libtorch", "tensorrt": "tensorrt_plan"}
+# backend -> the file Triton looks for in a version directory when default_model_filename is unset.
+DEFAULT_FILENAME = {
+    "onnxruntime": "model.onnx",
+    "pytorch": "model.pt",
+    "tensorrt": "model.plan",
+    "python": "model.py",
+    "tensorflow": "model.savedmodel",
+    "openvino": "model.xml",
+}
+# Files that tell which backend a version directory was really built for.
+FILE_BACKEND = {v: k for k, v in DEFAULT_FILENAME.items()}
+
+
+@dataclass
+class ModelDir:
+    name: str
+    path: Path
+    config: object | None = None  # model_config_pb2.ModelConfig, None when missing or unparsable
+    versions: list[int] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def backend(self) -> str | None:
+        """The backend Triton would use: `backend`, else the one `platform` maps to."""
+        if self.config is None:
+            return None
+        if self.config.backend:
+            return self.config.backend
+        return PLATFORM_BACKEND.get(self.config.platform)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.config is not None and self.config.platform == "ensemble"
+
+    def model_filenames(self) -> list[str]:
+        """Acceptable model file names in a version directory (default, default_model_filename,
+        cc_model_filenames); empty for ensembles, which have no model file."""
+        if self.config is None or self.is_ensemble:
+            return []
+        names = [self.config.default_model_filename or DEFAULT_FILENAME.get(self.backend or "", "")]
+        names += list(self.config.cc_model_filenames.values())
+        return [n for n in dict.fromkeys(names) if n]
+
+    def model_file(self, version: int) -> Path | None:
+        """The model file Triton would load for this version, if present."""
+        for name in self.model_filenames():
+            p = self.path / str(version) / name
+            if p.exists():
+                # onnxruntime also accepts a directory model.onnx/ holding model.onnx (external data).
+                if p.is_dir() and (p / name).is_file():
+                    return p / name
+                return p
+        return None
+
+
+@dataclass
+class Repository:
+    path: Path
+    models: dict[str, ModelDir]
+    findings: list[Finding]  # problems found while reading (parse errors)
+
+    def rel(self, p: Path) -> str:
+        """A path as the user sees it: under the repository path they passed."""
+        try:
+            return str(self.path / p.relative_to(self.path))
+        except ValueError:
+            return str(p)
+
+
+def parse_config(path: Path, text: str | None = None):
+    """Parse a config.pbtxt with Triton's proto. Returns (config, None) or (None, Finding)."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    text = path.read_text() if text is None else text
+    try:
+        return text_format.Parse(text, mc.ModelConfig()), None
+    except text_format.ParseError as exc:
+        line, col = exc.GetLine(), exc.GetColumn()
+        where = f"{path}:{line}:{col}" if line else str(path)
+        msg = str(exc)
+        if "oneof" in msg:
+            fix = ("a model has one scheduler: keep only one of dynamic_batching, sequence_batching, "
+                   "ensemble_scheduling (and one of latest/all/specific in version_policy)")
+        else:
+            fix = ("correct the syntax or field name against Triton's model_config.proto "
+                   "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto)")
+        return None, error(where, f"config does not parse: {msg}", fix, "config.parse", path.parent.name)
+
+
+def load(path: Path) -> Repository:
+    from tritonctl.errors import CheckError
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckError(f"repository {path} does not exist; pass the model repository directory (e.g. model_repository/)")
+    if not path.is_dir():
+        raise CheckError(f"repository {path} is not a directory; pass the model repository directory, not a file")
+    models, findings = {}, []
+    for d in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        m = ModelDir(d.name, d)
+        m.versions = sorted(int(v.name) for v in d.iterdir() if v.is_dir() and v.name.isdigit())
+        if m.config_path.is_file():
+            m.config, problem = parse_config(m.config_path)
+            if problem:
+                findings.append(problem)
+        models[d.name] = m
+    return Repository(path, models, findings)
