@@ -1,0 +1,114 @@
+"""`helm test` smoke inference against a Triton release, over gRPC and HTTP.
+
+Runs in the Triton SDK image (tritonclient installed). With no model named, it reads the
+repository index and each ready model's metadata, then sends random valid data to the first
+ready model whose inputs are numeric; so it works with any repository.
+
+Environment: TRITON_HOST, HTTP_PORT, GRPC_PORT, TEST_MODEL, TEST_MODEL_VERSION, TIMEOUT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+NUMPY_TYPES = {
+    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
+    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+    "FP16": "float16", "FP32": "float32", "FP64": "float64",
+}
+
+
+def concrete_shape(shape):
+    """Metadata shapes use -1 for variable dimensions (batch included); use 1 there."""
+    return [1 if int(d) < 0 else int(d) for d in shape]
+
+
+def random_inputs(metadata):
+    """{input name: (datatype, numpy array)} for a model's metadata dict; None when an input
+    is not numeric (BYTES inputs such as encoded images need real data: set tests.model)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for spec in metadata["inputs"]:
+        dtype = NUMPY_TYPES.get(spec["datatype"])
+        if dtype is None:
+            return None
+        shape = concrete_shape(spec["shape"])
+        if dtype == "bool":
+            data = rng.integers(0, 2, size=shape).astype(bool)
+        elif dtype.startswith(("int", "uint")):
+            data = rng.integers(0, 2, size=shape).astype(dtype)
+        else:
+            data = rng.random(size=shape, dtype="float32").astype(dtype)
+        out[spec["name"]] = (spec["datatype"], data)
+    return out
+
+
+def wait_ready(client, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.is_server_ready():
+                return
+        except Exception:  # connection refused while the Service has no ready pod yet
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"server not ready after {timeout}s")
+        time.sleep(2)
+
+
+def candidates(http_client, model, version):
+    if model:
+        return [(model, version)]
+    index = http_client.get_model_repository_index()
+    return [(m["name"], m.get("version", "")) for m in index if m.get("state") == "READY"]
+
+
+def infer(module, client, model, version, inputs):
+    tensors = []
+    for name, (datatype, data) in inputs.items():
+        t = module.InferInput(name, list(data.shape), datatype)
+        t.set_data_from_numpy(data)
+        tensors.append(t)
+    result = client.infer(model, tensors, model_version=version or "")
+    response = result.get_response()
+    outputs = response["outputs"] if isinstance(response, dict) else response.outputs
+    return [o["name"] if isinstance(o, dict) else o.name for o in outputs]
+
+
+def main() -> int:
+    import tritonclient.grpc as grpcclient
+    import tritonclient.http as httpclient
+
+    host = os.environ.get("TRITON_HOST", "localhost")
+    http_url = f"{host}:{os.environ.get('HTTP_PORT', '8000')}"
+    grpc_url = f"{host}:{os.environ.get('GRPC_PORT', '8001')}"
+    model = os.environ.get("TEST_MODEL", "")
+    version = os.environ.get("TEST_MODEL_VERSION", "")
+    timeout = int(os.environ.get("TIMEOUT_SECONDS", "120"))
+
+    http = httpclient.InferenceServerClient(http_url)
+    grpc = grpcclient.InferenceServerClient(grpc_url)
+    wait_ready(http, timeout)
+    print(f"ready: http://{http_url}/v2/health/ready and grpc://{grpc_url}")
+
+    for name, ver in candidates(http, model, version):
+        metadata = http.get_model_metadata(name, model_version=ver or "")
+        inputs = random_inputs(metadata)
+        if inputs is None:
+            print(f"skip {name}: non-numeric input (set tests.model and real data to test it)")
+            continue
+        for label, module, client in (("grpc", grpcclient, grpc), ("http", httpclient, http)):
+            outputs = infer(module, client, name, ver, inputs)
+            print(f"{label}: {name} -> {', '.join(outputs)}")
+        print("smoke inference passed")
+        return 0
+    print("no ready model with numeric inputs to infer; set tests.model", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name, truncated to 63 characters (the DNS label limit). */}}
+{{- define "triton.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name: <release>-<chart>, or the release name alone when it already contains the chart name.
+Truncated to 63 characters; objects with a suffix truncate before adding it.
+*/}}
+{{- define "triton.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* <fullname>-<suffix>, kept to 63 characters. Usage: include "triton.suffixed" (list . "headless") */}}
+{{- define "triton.suffixed" -}}
+{{- $ctx := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $max := sub 62 (len $suffix) | int -}}
+{{- printf "%s-%s" (include "triton.fullname" $ctx | trunc $max | trimSuffix "-") $suffix -}}
+{{- end -}}
+
+{{- define "triton.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: stable across upgrades, never the chart version. */}}
+{{- define "triton.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "triton.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "triton.labels" -}}
+helm.sh/chart: {{ include "triton.chart" . }}
+{{ include "triton.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "triton.release" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: triton
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* metadata.annotations from commonAnnotations (and extra ones). Usage: include "triton.annotations" (list . $extra) */}}
+{{- define "triton.annotations" -}}
+{{- $ctx := index . 0 -}}
+{{- $all := merge (deepCopy (index . 1 | default dict)) (deepCopy $ctx.Values.commonAnnotations) -}}
+{{- with $all }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "triton.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "triton.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Triton container release (yy.mm): from image.tag when it starts with one, else appVersion. */}}
+{{- define "triton.release" -}}
+{{- $m := regexFind "^[0-9]{2}\\.[0-9]{2}" (.Values.image.tag | default "") -}}
+{{- default .Chart.AppVersion $m -}}
+{{- end -}}
+
+{{/* An image reference. Usage: include "triton.imageRef" (dict "image" .Values.x.image "defaultTag" "25.10-py3") */}}
+{{- define "triton.imageRef" -}}
+{{- $img := .image -}}
+{{- $base := printf "%s/%s" $img.registry $img.repository -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $base $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $base (default .defaultTag $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "triton.image" -}}
+{{- include "triton.imageRef" (dict "image" .Values.image "defaultTag" (printf "%s-py3" .Chart.AppVersion)) -}}
+{{- end -}}
+
+{{- define "triton.tensorrtImage" -}}
+{{- include "triton.imageRef" (dict "image" .Values.engineBuild.image "defaultTag" (printf "%s-py3" (include "triton.release" .))) -}}
+{{- end -}}
+
+{{- define "triton.testImage" -}}
+{{- include "triton.imageRef" (dict "image" .Values.tests.image "defaultTag" (printf "%s-py3-sdk" (include "triton.release" .))) -}}
+{{- end -}}
+
+{{- define "triton.syncImage" -}}
+{{- include "triton.imageRef" (dict "image" .Values.modelRepository.sync.image "defaultTag" "latest") -}}
+{{- end -}}
+
+{{/* Bytes of a `<n>Mi` / `<n>Gi` quantity. */}}
+{{- define "triton.quantityBytes" -}}
+{{- $n := regexFind "^[0-9]+" . | int64 -}}
+{{- if hasSuffix "Gi" . -}}{{- mul $n 1073741824 -}}{{- else if hasSuffix "Ti" . -}}{{- mul $n 1099511627776 -}}{{- else -}}{{- mul $n 1048576 -}}{{- end -}}
+{{- end -}}
+
+{{/* Whether the pod uses GPUs at all. */}}
+{{- define "triton.usesGpu" -}}
+{{- if .Values.gpu.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The nvidia.com/gpu or nvidia.com/mig-<profile> resources, as a map. */}}
+{{- define "triton.gpuResources" -}}
+{{- if .Values.gpu.enabled -}}
+{{- if .Values.gpu.mig.profile -}}
+{{ printf "nvidia.com/mig-%s" .Values.gpu.mig.profile | quote }}: {{ .Values.gpu.mig.count }}
+{{- else -}}
+{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.count }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Resources of a container plus the GPU resources. Usage: include "triton.containerResources" (list . .Values.resources) */}}
+{{- define "triton.containerResources" -}}
+{{- $ctx := index . 0 -}}
+{{- $res := deepCopy (index . 1 | default dict) -}}
+{{- $gpu := include "triton.gpuResources" $ctx | fromYaml -}}
+{{- if $gpu -}}
+{{- $_ := set $res "limits" (merge (deepCopy (get $res "limits" | default dict)) $gpu) -}}
+{{- $_ := set $res "requests" (merge (deepCopy (get $res "requests" | default dict)) $gpu) -}}
+{{- end -}}
+{{- toYaml $res -}}
+{{- end -}}
+
+{{/* The filesystem path where Triton reads a mounted repository. */}}
+{{- define "triton.mountedRepository" -}}
+{{- has .Values.modelRepository.source (list "pvc" "nfs" "sync") | ternary "true" "" -}}
+{{- end -}}
+
+{{/* --model-repository: a path, or the object-storage URL Triton reads itself. */}}
+{{- define "triton.modelRepositoryArg" -}}
+{{- $src := .Values.modelRepository.source -}}
+{{- if .Values.engineBuild.enabled -}}
+/engines/repository
+{{- else if has $src (list "s3" "gcs" "azure") -}}
+{{- (get .Values.modelRepository $src).url -}}
+{{- else -}}
+{{- .Values.modelRepository.mountPath -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "triton.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add .Values.lifecycle.preStopSleepSeconds .Values.server.exitTimeoutSeconds 10 -}}
+{{- else -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level securityContext. */}}
+{{- define "triton.podSecurityContext" -}}
+runAsNonRoot: {{ .Values.podSecurityContext.runAsNonRoot }}
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+seccompProfile:
+  type: {{ .Values.podSecurityContext.seccompProfileType }}
+{{- end -}}
+
+{{/* Container-level securityContext, shared by every container the chart renders. */}}
+{{- define "triton.containerSecurityContext" -}}
+runAsNonRoot: {{ .Values.podSecurityContext.runAsNonRoot }}
+runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+readOnlyRootFilesystem: {{ .Values.containerSecurityContext.readOnlyRootFilesystem }}
+allowPrivilegeEscalation: {{ .Values.containerSecurityContext.allowPrivilegeEscalation }}
+privileged: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: {{ .Values.podSecurityContext.seccompProfileType }}
+{{- end -}}
+
+{{/*
+checkov skips, each with its reason, rendered as pod annotations (checkov.io/skipN).
+A skip is only emitted while the condition it explains holds.
+*/}}
+{{- define "triton.checkovSkips" -}}
+{{- $ctx := index . 0 -}}
+{{- $resources := index . 1 | default dict -}}
+{{- $digest := index . 2 -}}
+{{- $skips := list -}}
+{{- if not $digest -}}
+{{- $skips = append $skips "CKV_K8S_43=Images are pinned by release tag (yy.mm); set the image digest value to pin by digest" -}}
+{{- end -}}
+{{- $skips = append $skips "CKV_K8S_15=Release tags are immutable on nvcr.io, so IfNotPresent is safe and avoids re-pulling multi-GB images; pullPolicy is a value" -}}
+{{- if lt (int $ctx.Values.podSecurityContext.runAsUser) 10000 -}}
+{{- $skips = append $skips "CKV_K8S_40=The Triton and SDK images run as their built-in triton-server user, uid 1000 (files in the image belong to it); runAsUser is a value" -}}
+{{- end -}}
+{{- $req := get $resources "requests" | default dict -}}
+{{- $lim := get $resources "limits" | default dict -}}
+{{- if not (hasKey $req "cpu") -}}{{- $skips = append $skips "CKV_K8S_10=CPU requests depend on the models served, so they are the user's to set (resources value)" -}}{{- end -}}
+{{- if not (hasKey $lim "cpu") -}}{{- $skips = append $skips "CKV_K8S_11=CPU limits throttle inference latency; set one through the resources value if your cluster requires it" -}}{{- end -}}
+{{- if not (hasKey $req "memory") -}}{{- $skips = append $skips "CKV_K8S_12=Memory requests depend on the models served, so they are the user's to set (resources value)" -}}{{- end -}}
+{{- if not (hasKey $lim "memory") -}}{{- $skips = append $skips "CKV_K8S_13=Memory limits depend on the models served, so they are the user's to set (resources value)" -}}{{- end -}}
+{{- range $i, $s := $skips }}
+checkov.io/skip{{ add1 $i }}: {{ $s | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Prometheus label matchers that select this release's Triton series (set by the monitors' relabelings). */}}
+{{- define "triton.promSelector" -}}
+namespace="{{ .Release.Namespace }}",app_kubernetes_io_instance="{{ .Release.Name | trunc 63 | trimSuffix "-" }}",app_kubernetes_io_name="{{ include "triton.name" . }}"
+{{- end -}}
+
+{{/* Labels a per-pod recording rule keeps. */}}
+{{- define "triton.promBy" -}}
+namespace, pod, app_kubernetes_io_instance, app_kubernetes_io_name
+{{- end -}}
+
+{{/* Recorded series of each autoscaling metric, and the custom-metrics name prometheus-adapter gives it (k8s/prometheus-adapter). */}}
+{{- define "triton.recordedSeries" -}}
+{{- $m := dict "queueTimePerRequest" "triton:queue_time_per_request_us:rate1m" "queueComputeRatio" "triton:queue_compute_ratio:rate1m" "gpuUtilization" "triton:gpu_utilization:avg" -}}
+{{- get $m . -}}
+{{- end -}}
+
+{{- define "triton.customMetricName" -}}
+{{- $m := dict "queueTimePerRequest" "triton_queue_time_per_request_us" "queueComputeRatio" "triton_queue_compute_ratio" "gpuUtilization" "triton_gpu_utilization" -}}
+{{- get $m . -}}
+{{- end -}}
+
+{{/* Fleet-wide PromQL of each metric (KEDA queries Prometheus directly). */}}
+{{- define "triton.fleetQuery" -}}
+{{- $ctx := index . 0 -}}
+{{- $metric := index . 1 -}}
+{{- $sel := include "triton.promSelector" $ctx -}}
+{{- if eq $metric "queueTimePerRequest" -}}
+sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[1m])) / clamp_min(sum(rate(nv_inference_request_success{ {{- $sel -}} }[1m])), 0.001)
+{{- else if eq $metric "queueComputeRatio" -}}
+sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[1m])) / clamp_min(sum(rate(nv_inference_compute_infer_duration_us{ {{- $sel -}} }[1m])), 1)
+{{- else -}}
+avg(nv_gpu_utilization{ {{- $sel -}} })
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the PrometheusRule is rendered: asked for, or needed by prometheus-adapter autoscaling. */}}
+{{- define "triton.prometheusRuleEnabled" -}}
+{{- if or .Values.metrics.prometheusRule.enabled (and .Values.autoscaling.enabled (eq .Values.autoscaling.metricsSource "prometheus-adapter")) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The target quantity of the chosen autoscaling metric. */}}
+{{- define "triton.autoscalingTarget" -}}
+{{- get .Values.autoscaling.targets .Values.autoscaling.metric -}}
+{{- end -}}

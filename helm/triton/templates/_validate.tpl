@@ -1,0 +1,128 @@
+{{/*
+Render-time validation of value combinations the schema cannot express.
+Every message names the value(s) at fault and the fix; all failures are reported at once,
+in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `fail`).
+*/}}
+{{- define "triton.validate" -}}
+{{- $msgs := list -}}
+{{- $v := .Values -}}
+{{- $src := $v.modelRepository.source -}}
+
+{{- /* GPU scheduling */ -}}
+{{- if and $v.gpu.enabled $v.gpu.mig.profile (gt (int $v.gpu.count) 0) -}}
+{{- $msgs = append $msgs (printf "gpu.mig.profile=%s and gpu.count=%d request MIG slices and whole GPUs together; a pod gets one or the other. Set gpu.count=0 to use MIG, or gpu.mig.profile=\"\" to use whole GPUs." $v.gpu.mig.profile (int $v.gpu.count)) -}}
+{{- end -}}
+{{- if and $v.gpu.enabled (not $v.gpu.mig.profile) (eq (int $v.gpu.count) 0) -}}
+{{- $msgs = append $msgs "gpu.enabled=true with gpu.count=0 and no gpu.mig.profile requests no GPU at all. Set gpu.count>=1, set gpu.mig.profile, or set gpu.enabled=false for the CPU-only mode." -}}
+{{- end -}}
+{{- if and (not $v.gpu.enabled) $v.gpu.mig.profile -}}
+{{- $msgs = append $msgs (printf "gpu.mig.profile=%s is set while gpu.enabled=false (CPU-only mode). Set gpu.enabled=true and gpu.count=0 to use MIG, or clear gpu.mig.profile." $v.gpu.mig.profile) -}}
+{{- end -}}
+{{- if and $v.gpu.enabled $v.gpu.products $v.affinity.nodeAffinity -}}
+{{- $msgs = append $msgs "gpu.products and affinity.nodeAffinity are both set; the chart builds the node affinity from gpu.products. Put the GPU products in gpu.products and drop affinity.nodeAffinity, or clear gpu.products and write the whole node affinity yourself." -}}
+{{- end -}}
+
+{{- /* Model repository */ -}}
+{{- if has $src (list "s3" "gcs" "azure" "sync") -}}
+{{- if not (get $v.modelRepository $src).url -}}
+{{- $examples := dict "s3" "s3://my-bucket/model_repository" "gcs" "gs://my-bucket/model_repository" "azure" "as://myaccount/mycontainer/model_repository" "sync" ":s3,env_auth=true,provider=AWS:my-bucket/model_repository" -}}
+{{- $msgs = append $msgs (printf "modelRepository.source=%s needs a URL. Set modelRepository.%s.url (e.g. %s)." $src $src (get $examples $src)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $src "nfs") (or (not $v.modelRepository.nfs.server) (not $v.modelRepository.nfs.path)) -}}
+{{- $msgs = append $msgs "modelRepository.source=nfs needs modelRepository.nfs.server and modelRepository.nfs.path (the export that holds the repository)." -}}
+{{- end -}}
+{{- if eq $src "s3" -}}
+{{- if and $v.modelRepository.s3.irsaRoleArn $v.modelRepository.s3.existingSecret -}}
+{{- $msgs = append $msgs "modelRepository.s3.irsaRoleArn and modelRepository.s3.existingSecret are both set; choose one credential source. IRSA needs no keys: clear modelRepository.s3.existingSecret." -}}
+{{- end -}}
+{{- if and $v.modelRepository.s3.irsaRoleArn (not $v.serviceAccount.create) -}}
+{{- $msgs = append $msgs "modelRepository.s3.irsaRoleArn annotates the chart's ServiceAccount, but serviceAccount.create=false. Set serviceAccount.create=true, or annotate your own service account with eks.amazonaws.com/role-arn and clear modelRepository.s3.irsaRoleArn." -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $src "gcs" -}}
+{{- if and $v.modelRepository.gcs.workloadIdentityServiceAccount $v.modelRepository.gcs.existingSecret -}}
+{{- $msgs = append $msgs "modelRepository.gcs.workloadIdentityServiceAccount and modelRepository.gcs.existingSecret are both set; choose one credential source. Workload Identity needs no key: clear modelRepository.gcs.existingSecret." -}}
+{{- end -}}
+{{- if and $v.modelRepository.gcs.workloadIdentityServiceAccount (not $v.serviceAccount.create) -}}
+{{- $msgs = append $msgs "modelRepository.gcs.workloadIdentityServiceAccount annotates the chart's ServiceAccount, but serviceAccount.create=false. Set serviceAccount.create=true, or annotate your own service account with iam.gke.io/gcp-service-account and clear the value." -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $src "azure") (not $v.modelRepository.azure.existingSecret) -}}
+{{- $msgs = append $msgs "modelRepository.source=azure needs modelRepository.azure.existingSecret: a Secret with keys AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY (create it with kubectl create secret generic; keys never go in values)." -}}
+{{- end -}}
+
+{{- /* Server */ -}}
+{{- if and $v.server.loadModels (ne $v.server.modelControlMode "explicit") -}}
+{{- $msgs = append $msgs (printf "server.loadModels is only used with server.modelControlMode=explicit (it is %s). Set server.modelControlMode=explicit, or clear server.loadModels." $v.server.modelControlMode) -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) -}}
+{{- $need := add $v.lifecycle.preStopSleepSeconds $v.server.exitTimeoutSeconds -}}
+{{- if lt (int $v.terminationGracePeriodSeconds) (int $need) -}}
+{{- $msgs = append $msgs (printf "terminationGracePeriodSeconds=%d is shorter than lifecycle.preStopSleepSeconds + server.exitTimeoutSeconds = %d, so in-flight requests would be killed. Raise terminationGracePeriodSeconds to at least %d, or leave it empty to compute it." (int $v.terminationGracePeriodSeconds) (int $need) (int $need)) -}}
+{{- end -}}
+{{- end -}}
+{{- $shm := include "triton.quantityBytes" $v.shm.sizeLimit | int64 -}}
+{{- if gt (int64 $v.pythonBackend.shmDefaultByteSize) $shm -}}
+{{- $msgs = append $msgs (printf "pythonBackend.shmDefaultByteSize=%d does not fit in shm.sizeLimit=%s (%d bytes); Python backend models would fail to load. Raise shm.sizeLimit or lower pythonBackend.shmDefaultByteSize." (int64 $v.pythonBackend.shmDefaultByteSize) $v.shm.sizeLimit $shm) -}}
+{{- end -}}
+
+{{- /* Monitoring */ -}}
+{{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
+{{- $msgs = append $msgs "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true, so every pod would be scraped twice. Enable one of them." -}}
+{{- end -}}
+{{- if and (not $v.metrics.enabled) (or $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled $v.metrics.prometheusRule.enabled $v.metrics.dashboard.enabled $v.metrics.scrapeAnnotations) -}}
+{{- $msgs = append $msgs "metrics.enabled=false turns Triton's metrics port off, but a monitor, rule, dashboard or scrape annotation is enabled under metrics.*. Set metrics.enabled=true." -}}
+{{- end -}}
+
+{{- /* Autoscaling */ -}}
+{{- if $v.autoscaling.enabled -}}
+{{- if not $v.autoscaling.metricsSource -}}
+{{- $msgs = append $msgs "autoscaling.enabled=true needs a metrics source, or the HPA never sees a Triton metric. Set autoscaling.metricsSource=prometheus-adapter (install the rules in k8s/prometheus-adapter) or autoscaling.metricsSource=keda (with autoscaling.keda.serverAddress)." -}}
+{{- end -}}
+{{- if and (eq $v.autoscaling.metricsSource "keda") (not $v.autoscaling.keda.serverAddress) -}}
+{{- $msgs = append $msgs "autoscaling.metricsSource=keda needs autoscaling.keda.serverAddress, the Prometheus URL KEDA queries (e.g. http://prometheus-operated.monitoring.svc:9090)." -}}
+{{- end -}}
+{{- if and (eq $v.autoscaling.metricsSource "prometheus-adapter") (not (or $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled $v.metrics.scrapeAnnotations)) -}}
+{{- $msgs = append $msgs "autoscaling.metricsSource=prometheus-adapter needs Triton's metrics in Prometheus. Set metrics.serviceMonitor.enabled=true (Prometheus Operator), metrics.podMonitor.enabled=true, or metrics.scrapeAnnotations=true." -}}
+{{- end -}}
+{{- if not $v.metrics.enabled -}}
+{{- $msgs = append $msgs "autoscaling.enabled=true scales on Triton metrics, but metrics.enabled=false. Set metrics.enabled=true." -}}
+{{- end -}}
+{{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) -}}
+{{- $msgs = append $msgs (printf "autoscaling.minReplicas=%d is greater than autoscaling.maxReplicas=%d. Raise autoscaling.maxReplicas." (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- end -}}
+{{- if and (eq $v.autoscaling.metric "gpuUtilization") (or (not $v.gpu.enabled) (not $v.metrics.gpuMetrics)) -}}
+{{- $msgs = append $msgs "autoscaling.metric=gpuUtilization needs GPU metrics, but gpu.enabled or metrics.gpuMetrics is false. Use autoscaling.metric=queueTimePerRequest, or enable GPUs and metrics.gpuMetrics." -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Traffic */ -}}
+{{- if and $v.ingress.enabled $v.ingress.canary.enabled (ne $v.ingress.controller "nginx") -}}
+{{- $msgs = append $msgs (printf "ingress.canary.enabled=true uses ingress-nginx canary annotations, but ingress.controller=%s. Set ingress.controller=nginx, or split traffic with gateway.canary (Gateway API)." $v.ingress.controller) -}}
+{{- end -}}
+{{- if and $v.gateway.enabled (not $v.gateway.parentRefs) -}}
+{{- $msgs = append $msgs "gateway.enabled=true needs gateway.parentRefs, the Gateway(s) the routes attach to (e.g. [{name: my-gateway, namespace: gateway-system}])." -}}
+{{- end -}}
+{{- if and $v.gateway.enabled $v.gateway.canary.enabled -}}
+{{- if not $v.gateway.canary.service -}}
+{{- $msgs = append $msgs "gateway.canary.enabled=true needs gateway.canary.service, the Service of the other release (e.g. triton-canary)." -}}
+{{- else if eq $v.gateway.canary.service (include "triton.fullname" .) -}}
+{{- $msgs = append $msgs (printf "gateway.canary.service=%s is this release's own Service. Point it at the other release's Service." $v.gateway.canary.service) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* TensorRT engine builds */ -}}
+{{- if $v.engineBuild.enabled -}}
+{{- if not $v.gpu.enabled -}}
+{{- $msgs = append $msgs "engineBuild.enabled=true builds TensorRT plans on the pod's GPU, but gpu.enabled=false. Enable GPUs, or disable engineBuild." -}}
+{{- end -}}
+{{- if not (include "triton.mountedRepository" .) -}}
+{{- $msgs = append $msgs (printf "engineBuild.enabled=true needs the ONNX models on a filesystem, but modelRepository.source=%s is read by Triton directly. Use modelRepository.source=sync (copies the bucket into the pod), pvc or nfs." $src) -}}
+{{- end -}}
+{{- end -}}
+
+{{- if $msgs -}}
+{{- printf "\nVALUES VALIDATION:%s" (join "\n" (prepend $msgs "") | replace "\n" "\n  triton: ") | fail -}}
+{{- end -}}
+{{- end -}}
