@@ -80,6 +80,8 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
         _extra_files(m, spec)  # a missing labels file fails the build before anything is exported
         latest, record = repository.latest_record(model_dir)
         artifact = config.artifact_filename(fmt, m.kind)
+        if fmt == "tensorrt" and m.tensorrt.compute_capabilities:
+            artifact = None  # per-GPU plan names: the build record alone says what was built
         have = latest is not None and (artifact is None or (model_dir / str(latest) / artifact).exists())
         if record and record.get("fingerprint") == fp and have:
             version, reason = None, "same content hash"
@@ -130,7 +132,14 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
             runners["onnx"] = parity.onnx_runner(str(path), [t.name for t in m.inputs])
         elif item.fmt == "tensorrt":
             onnx2trt.require_tensorrt(m.name)
-            raise ExportError(f"model '{m.name}': the tensorrt format is built in the cluster by the chart's engine builder")
+            # The plan is built from this build's ONNX export (a temporary one if onnx is not a format).
+            onnx_path = paths.get("onnx") or staging.path / f"{m.name}.source.onnx"
+            if "onnx" not in paths:
+                torch2onnx.export(module, example, onnx_path, m)
+            plan = onnx2trt.build_plan(onnx_path, vdir, m)
+            if not m.tensorrt.compute_capabilities:  # one GPU generation: Triton's default file name
+                plan = plan.rename(path)
+            runners["tensorrt"] = onnx2trt.trt_runner(plan, [t.name for t in m.inputs], [t.name for t in m.outputs])
     progress(f"{m.name}: parity")
     if module is not None:
         eager = parity.torch_runner(module)

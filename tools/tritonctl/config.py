@@ -151,6 +151,11 @@ def model_config(m: ModelSpec, fmt: str | None) -> mc.ModelConfig:
     cfg.version_policy.CopyFrom(_version_policy(m))
     for k, v in m.parameters.items():
         cfg.parameters[k].string_value = v
+    if fmt == "tensorrt":
+        from tritonctl.exporters.onnx2trt import plan_filename
+
+        for cc in m.tensorrt.compute_capabilities:
+            cfg.cc_model_filenames[cc] = plan_filename(cc)
     if fmt == "onnx" and m.ort_tensorrt is not None:
         cfg.optimization.CopyFrom(_ort_tensorrt(m))
     return cfg

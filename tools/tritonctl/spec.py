@@ -174,6 +174,17 @@ class OnnxOptions(_Strict):
 class TensorRTOptions(_Strict):
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     workspace_mb: int = Field(default=1024, ge=16)
+    compute_capabilities: list[str] = Field(
+        default=[], description="GPU generations to list in cc_model_filenames, e.g. ['8.0', '9.0']"
+    )
+
+    @field_validator("compute_capabilities")
+    @classmethod
+    def _cc(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not re.match(r"^\d+\.\d+$", c)]
+        if bad:
+            raise ValueError(f"{bad}: compute capabilities are written like '8.6' or '9.0'")
+        return v
 
 
 class OrtTensorRTAccelerator(_Strict):

@@ -1,15 +1,26 @@
-"""ONNX -> TensorRT plan. Engines are specific to the GPU and the TensorRT version, so a plan is
-built only where both are, and refused elsewhere with the alternatives."""
+"""ONNX -> TensorRT plan, built where it runs.
+
+A plan is specific to the GPU's compute capability and to the TensorRT version, so:
+  * it is built only where TensorRT and a CUDA GPU are, and refused elsewhere with the ways out;
+  * the optimization profile comes from models.yaml (batch 1..max_batch_size, min/opt/max of
+    every dynamic dim), and the config's max_batch_size is that profile's max, so Triton can
+    never hand the engine a batch it was not built for;
+  * the file is named per compute capability (`model.sm90.plan`) and listed in the config's
+    `cc_model_filenames`, so one version directory can hold plans for several GPU generations.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tritonctl.errors import ExportError
+from tritonctl.spec import ModelSpec
 
 
-def require_tensorrt(model: str) -> None:
-    """Raise a clear error unless TensorRT and a CUDA GPU are available here."""
+def require_tensorrt(model: str):
+    """Return the tensorrt module, or raise a clear error naming the model and the ways out."""
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt
     except ImportError:
         raise ExportError(
             f"model '{model}': the tensorrt format needs TensorRT and an NVIDIA GPU on the build machine, "
@@ -23,3 +34,103 @@ def require_tensorrt(model: str) -> None:
             f"model '{model}': the tensorrt format needs an NVIDIA GPU and none is visible here; fix: build on "
             "the GPU node that serves it, or use the chart's in-cluster engine builder (tensorrtBuilder.enabled)"
         )
+    return tensorrt
+
+
+def optimization_profile(m: ModelSpec) -> dict[str, tuple[list[int], list[int], list[int]]]:
+    """min/opt/max full shapes (batch dim first when batching) per input."""
+    prefs = m.dynamic_batching.preferred_batch_size if not isinstance(m.dynamic_batching, bool) else []
+    opt_batch = max(prefs) if prefs else max(1, m.max_batch_size // 2)
+    profile = {}
+    for t in m.inputs:
+        lo, mid, hi = [], [], []
+        for i, d in enumerate(t.shape):
+            if d == -1:
+                values = (t.range.min[i], t.range.opt[i], t.range.max[i]) if t.range else (1, 8, 32)
+            else:
+                values = (d, d, d)
+            lo.append(values[0]), mid.append(values[1]), hi.append(values[2])
+        if m.batching:
+            lo, mid, hi = [1] + lo, [opt_batch] + mid, [m.max_batch_size] + hi
+        profile[t.name] = (lo, mid, hi)
+    return profile
+
+
+def plan_filename(compute_capability: str) -> str:
+    """'9.0' -> 'model.sm90.plan'."""
+    major, _, minor = compute_capability.partition(".")
+    return f"model.sm{major}{minor or '0'}.plan"
+
+
+def build_plan(onnx_path: Path, plan_dir: Path, m: ModelSpec) -> Path:
+    """Build the plan for this machine's GPU into plan_dir; returns its path."""
+    trt = require_tensorrt(m.name)
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    cc = f"{major}.{minor}"
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(onnx_path).read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(
+            f"model '{m.name}': TensorRT {trt.__version__} cannot parse the ONNX model: {errors}; fix: replace "
+            "the op, export with another onnx.opset, or serve this model as ONNX (optionally with ort_tensorrt)"
+        )
+    cfg = builder.create_builder_config()
+    cfg.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, m.tensorrt.workspace_mb << 20)
+    if m.tensorrt.precision == "fp16":
+        if not builder.platform_has_fast_fp16:
+            raise ExportError(
+                f"model '{m.name}': tensorrt.precision fp16 but {torch.cuda.get_device_name()} has no fast FP16; "
+                "fix: use precision: fp32"
+            )
+        cfg.set_flag(trt.BuilderFlag.FP16)
+    elif m.tensorrt.precision == "int8":
+        raise ExportError(
+            f"model '{m.name}': tensorrt.precision int8 needs a calibration set, which tritonctl does not build yet; "
+            "fix: use fp16 or fp32"
+        )
+    profile = builder.create_optimization_profile()
+    for name, (lo, mid, hi) in optimization_profile(m).items():
+        profile.set_shape(name, lo, mid, hi)
+    cfg.add_optimization_profile(profile)
+    engine = builder.build_serialized_network(network, cfg)
+    if engine is None:
+        raise ExportError(f"model '{m.name}': TensorRT failed to build the engine (see the log above)")
+    path = Path(plan_dir) / plan_filename(cc)
+    path.write_bytes(bytes(engine))
+    return path
+
+
+def trt_runner(plan_path: Path, input_names: list[str], output_names: list[str]):
+    """Run a plan on the GPU with torch tensors as device buffers (for the parity gate)."""
+    trt = require_tensorrt(plan_path.parent.parent.name)
+    import numpy as np
+    import torch
+
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(Path(plan_path).read_bytes())
+    context = engine.create_execution_context()
+
+    def call(inputs):
+        stream = torch.cuda.Stream()
+        keep = []
+        for name, a in zip(input_names, inputs):
+            t = torch.from_numpy(np.ascontiguousarray(a)).cuda()
+            keep.append(t)
+            context.set_input_shape(name, tuple(a.shape))
+            context.set_tensor_address(name, t.data_ptr())
+        outs = []
+        for name in output_names:
+            dtype = torch.from_numpy(np.empty(0, dtype=trt.nptype(engine.get_tensor_dtype(name)))).dtype
+            t = torch.empty(tuple(context.get_tensor_shape(name)), dtype=dtype, device="cuda")
+            context.set_tensor_address(name, t.data_ptr())
+            outs.append(t)
+        context.execute_async_v3(stream.cuda_stream)
+        stream.synchronize()
+        return [o.cpu().numpy() for o in outs]
+
+    return call
