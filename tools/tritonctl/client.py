@@ -1,0 +1,301 @@
+"""Small helpers over tritonclient, shared by `tritonctl infer`, the demo, the load test and bench.
+
+Everything here speaks to a server exactly as any client would (the local Triton or a cluster):
+
+    from tritonctl import client as tc
+    c = tc.make_client("localhost:8001", "grpc")          # or "http://localhost:8000"
+    cfg = tc.get_config(c, "digits")                     # one dict shape for both protocols
+    arrays = tc.random_inputs(cfg, batch_size=4)         # valid random tensors by input name
+    outputs = tc.infer(c, "digits", arrays)              # {output name: numpy array}
+    image = tc.encode_image("seven.png")                 # [1, 1] BYTES tensor for digits_pipeline
+
+``tritonclient`` is imported lazily, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from tritonctl.errors import ClientError
+
+PROTOCOLS = ("grpc", "http")
+DEFAULT_URLS = {"grpc": "localhost:8001", "http": "localhost:8000"}
+
+# Triton data types (config form TYPE_X and wire form X) -> numpy
+_NUMPY = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": np.object_,
+    "STRING": np.object_,
+}
+
+
+def wire_dtype(data_type: str) -> str:
+    """'TYPE_FP32' or 'FP32' -> 'FP32'; 'TYPE_STRING' -> 'BYTES' (the name on the wire)."""
+    t = data_type[5:] if data_type.startswith("TYPE_") else data_type
+    return "BYTES" if t == "STRING" else t
+
+
+def numpy_dtype(data_type: str) -> np.dtype:
+    t = wire_dtype(data_type)
+    if t not in _NUMPY:
+        raise ClientError(f"data type {data_type} has no numpy equivalent here")
+    return np.dtype(_NUMPY[t])
+
+
+# ---------------------------------------------------------------------------------------------
+# clients
+# ---------------------------------------------------------------------------------------------
+def split_url(url: str | None, protocol: str | None = None) -> tuple[str, str]:
+    """('grpc://h:p' | 'http://h:p' | 'h:p' | None, protocol) -> (protocol, 'h:p')."""
+    if url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        scheme = scheme.lower()
+        if scheme == "https":
+            scheme = "http"
+        if scheme not in PROTOCOLS:
+            raise ClientError(f"URL '{url}': scheme must be grpc:// or http://")
+        if protocol and protocol != scheme:
+            raise ClientError(f"URL '{url}' says {scheme} but --protocol is {protocol}")
+        return scheme, rest.rstrip("/")
+    protocol = protocol or "grpc"
+    if protocol not in PROTOCOLS:
+        raise ClientError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
+    return protocol, url or DEFAULT_URLS[protocol]
+
+
+def client_module(protocol: str):
+    """tritonclient.grpc or tritonclient.http (InferInput, InferRequestedOutput, ...)."""
+    if protocol == "grpc":
+        import tritonclient.grpc as mod
+    elif protocol == "http":
+        import tritonclient.http as mod
+    else:
+        raise ClientError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
+    return mod
+
+
+def make_client(url: str | None = None, protocol: str | None = None, **kwargs):
+    """An InferenceServerClient for ``url`` (scheme or ``protocol`` picks gRPC or HTTP)."""
+    protocol, address = split_url(url, protocol)
+    mod = client_module(protocol)
+    return mod.InferenceServerClient(address, **kwargs)
+
+
+def protocol_of(client) -> str:
+    return "grpc" if type(client).__module__.startswith("tritonclient.grpc") else "http"
+
+
+def _normalize(obj: Any) -> Any:
+    """gRPC's JSON writes int64 as strings ("dims": ["10"]); make both protocols' dicts equal."""
+    if isinstance(obj, dict):
+        return {k: _normalize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_normalize(v) for v in obj]
+    if isinstance(obj, str) and obj.lstrip("-").isdigit():
+        return int(obj)
+    return obj
+
+
+def _call(what: str, fn, *args, **kwargs):
+    from tritonclient.utils import InferenceServerException
+
+    try:
+        return fn(*args, **kwargs)
+    except InferenceServerException as exc:
+        raise ClientError(f"{what}: {exc.message() or exc}") from exc
+    except ConnectionError as exc:  # http (geventhttpclient) refuses with OSError subclasses
+        raise ClientError(f"{what}: cannot connect ({exc}); is the server running? (`tritonctl serve`)") from exc
+
+
+def get_config(client, model: str, version: str = "") -> dict:
+    """The model config as a dict with Triton's field names (same shape for gRPC and HTTP)."""
+    if protocol_of(client) == "grpc":
+        res = _call(f"model '{model}' config", client.get_model_config, model, version, as_json=True)
+        return _normalize(res.get("config", res))
+    return _normalize(_call(f"model '{model}' config", client.get_model_config, model, version))
+
+
+def get_metadata(client, model: str, version: str = "") -> dict:
+    """Model metadata: {name, versions, platform, inputs: [{name, datatype, shape}], outputs: [...]}."""
+    if protocol_of(client) == "grpc":
+        return _normalize(_call(f"model '{model}' metadata", client.get_model_metadata, model, version, as_json=True))
+    return _normalize(_call(f"model '{model}' metadata", client.get_model_metadata, model, version))
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+def input_shapes(config: Mapping, batch_size: int = 1, dynamic: int = 8) -> dict[str, list[int]]:
+    """Concrete request shapes: batch dimension first when batching, every -1 replaced by ``dynamic``."""
+    mbs = int(config.get("max_batch_size", 0) or 0)
+    if mbs == 0 and batch_size != 1:
+        raise ClientError(f"model '{config.get('name')}' does not batch (max_batch_size 0): use batch size 1")
+    if mbs and batch_size > mbs:
+        raise ClientError(f"batch size {batch_size} is above model '{config.get('name')}'s max_batch_size {mbs}")
+    shapes = {}
+    for inp in config.get("input", []):
+        dims = [dynamic if int(d) < 0 else int(d) for d in inp.get("dims", [])]
+        shapes[inp["name"]] = ([batch_size] if mbs else []) + dims
+    return shapes
+
+
+def random_inputs(
+    config: Mapping,
+    batch_size: int = 1,
+    *,
+    rng: np.random.Generator | None = None,
+    dim_range: tuple[int, int] = (1, 16),
+    int_range: tuple[int, int] = (0, 2),
+    value_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Random tensors every input accepts, from a model config (``get_config``).
+
+    Every -1 dimension gets ONE length drawn from ``dim_range`` (inclusive), shared by all inputs,
+    so that e.g. ``input_ids`` and ``attention_mask`` agree. Floats are standard normal; integers
+    are drawn from ``int_range`` (half-open; the default 0..1 is valid for ids and masks alike) or
+    from ``value_ranges[name]``; BYTES inputs get random bytes.
+    """
+    rng = rng or np.random.default_rng()
+    length = int(rng.integers(dim_range[0], dim_range[1] + 1))
+    arrays = {}
+    for name, shape in input_shapes(config, batch_size, dynamic=length).items():
+        spec = next(i for i in config["input"] if i["name"] == name)
+        dtype = numpy_dtype(spec.get("data_type", "TYPE_FP32"))
+        lo, hi = (value_ranges or {}).get(name, int_range)
+        if dtype == np.object_:
+            arrays[name] = np.array(
+                [rng.bytes(8) for _ in range(int(np.prod(shape)))], dtype=np.object_
+            ).reshape(shape)
+        elif dtype == np.bool_:
+            arrays[name] = rng.integers(0, 2, size=shape).astype(np.bool_)
+        elif np.issubdtype(dtype, np.integer):
+            arrays[name] = rng.integers(int(lo), int(hi), size=shape).astype(dtype)
+        else:
+            if value_ranges and name in value_ranges:
+                arrays[name] = rng.uniform(lo, hi, size=shape).astype(dtype)
+            else:
+                arrays[name] = rng.standard_normal(size=shape).astype(dtype)
+    return arrays
+
+
+def encode_image(image: str | Path | bytes, batch_size: int = 1) -> np.ndarray:
+    """Raw image file bytes as a [batch, 1] BYTES tensor (what digits_pipeline's IMAGE takes)."""
+    data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    return np.array([[data]] * batch_size, dtype=np.object_)
+
+
+def image_to_array(image: str | Path | bytes, dims: Iterable[int], dtype=np.float32) -> np.ndarray:
+    """Decode an image to a model's [C, H, W] input in [0, 1] (C=1 grayscale, C=3 RGB).
+
+    Single-channel images with a light background (mean > 0.5) are inverted, so a dark digit
+    photographed on paper matches models trained white-on-black (like the digits example).
+    """
+    from PIL import Image
+
+    dims = [int(d) for d in dims]
+    if len(dims) != 3 or dims[0] not in (1, 3) or min(dims) <= 0:
+        raise ClientError(f"--image needs an input of shape [1|3, H, W]; this model's is {dims}")
+    data = image if isinstance(image, bytes) else Path(image).read_bytes()
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception as exc:
+        raise ClientError(f"cannot decode image {image if not isinstance(image, bytes) else '<bytes>'}: {exc}") from exc
+    c, h, w = dims
+    img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    if c == 1:
+        if arr.mean() > 0.5:
+            arr = 1.0 - arr
+        arr = arr[None, :, :]
+    else:
+        arr = arr.transpose(2, 0, 1)
+    return arr.astype(dtype)
+
+
+def make_inputs(protocol: str, arrays: Mapping[str, np.ndarray], binary: bool = True) -> list:
+    """InferInput objects for ``arrays`` (binary tensor data by default; JSON when binary=False)."""
+    mod = client_module(protocol)
+    from tritonclient.utils import np_to_triton_dtype
+
+    inputs = []
+    for name, arr in arrays.items():
+        arr = np.asarray(arr)
+        inp = mod.InferInput(name, list(arr.shape), np_to_triton_dtype(arr.dtype))
+        if protocol == "http":
+            inp.set_data_from_numpy(arr, binary_data=binary)
+        else:
+            inp.set_data_from_numpy(arr)
+        inputs.append(inp)
+    return inputs
+
+
+def infer(
+    client,
+    model: str,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    version: str = "",
+    outputs: Iterable[str] | None = None,
+    classes: int = 0,
+    binary: bool = True,
+    request_id: str = "",
+    **kwargs,
+) -> dict[str, np.ndarray]:
+    """One inference; returns {output name: numpy array}. ``classes=K`` asks for top-K classes
+    (Triton's classification extension: BYTES 'score:index[:label]' entries)."""
+    protocol = protocol_of(client)
+    mod = client_module(protocol)
+    requested = None
+    if outputs or classes:
+        names = list(outputs or [])
+        if not names:
+            names = [o["name"] for o in get_metadata(client, model, version).get("outputs", [])]
+        requested = []
+        for n in names:
+            if protocol == "http":
+                requested.append(mod.InferRequestedOutput(n, binary_data=binary, class_count=classes))
+            else:
+                requested.append(mod.InferRequestedOutput(n, class_count=classes))
+    result = _call(
+        f"inference on model '{model}'" + (f" version {version}" if version else ""),
+        client.infer,
+        model,
+        make_inputs(protocol, arrays, binary=binary),
+        model_version=str(version or ""),
+        outputs=requested,
+        request_id=request_id,
+        **kwargs,
+    )
+    response = result.get_response(as_json=True) if protocol == "grpc" else result.get_response()
+    return {o["name"]: result.as_numpy(o["name"]) for o in response.get("outputs", [])}
+
+
+def parse_classes(entries: np.ndarray) -> list[list[tuple[float, int, str]]]:
+    """Classification output [batch, K] of b'score:index[:label]' -> [[(score, index, label), ...]]."""
+    arr = np.asarray(entries)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    rows = []
+    for row in arr:
+        parsed = []
+        for e in row:
+            parts = (e.decode() if isinstance(e, bytes) else str(e)).split(":", 2)
+            parsed.append((float(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else parts[1]))
+        rows.append(parsed)
+    return rows

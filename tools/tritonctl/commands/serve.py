@@ -1,0 +1,164 @@
+"""tritonctl serve: the real Triton (from the nvidia-pytriton wheel) serving a repository on CPU."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+HELP = "serve a model repository with a real local Triton (CPU backends), over HTTP, gRPC and metrics"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("repository", nargs="?", default="model_repository", help="model repository (default: model_repository)")
+    p.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port (default 8000)")
+    p.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
+    p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
+    p.add_argument("--address", default="0.0.0.0", help="address the three endpoints listen on (default 0.0.0.0)")
+    p.add_argument(
+        "--model-control-mode",
+        choices=["none", "poll", "explicit"],
+        default="none",
+        help="none: load everything once; poll: pick up repository changes live; explicit: load/unload on request",
+    )
+    p.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --model-control-mode explicit: load this model at start (repeat; '*' for all)",
+    )
+    p.add_argument("--poll-secs", type=int, default=2, help="repository poll interval in poll mode (default 2)")
+    p.add_argument("--log-verbose", type=int, default=0, metavar="N", help="Triton's --log-verbose level (default 0)")
+    p.add_argument("--detach", action="store_true", help="start in the background, write a pid file, return once ready")
+    p.add_argument("--state-dir", default=".tritonctl", help="backend directory, pid file and log (default .tritonctl/)")
+    p.add_argument("--log-file", default=None, help="server log (default <state-dir>/server.log)")
+    p.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness (default 300)")
+    p.add_argument(
+        "--exit-timeout",
+        type=int,
+        default=30,
+        help="on stop, seconds Triton waits for in-flight requests and open connections (default 30)",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="keep serving the other models when a model fails to load (default: report and exit non-zero)",
+    )
+
+
+def format_summary(opts, index: list[dict], pid: int) -> str:
+    lines = [
+        f"Triton is serving {opts.repository} (pid {pid}, model control mode {opts.model_control_mode})",
+        f"  HTTP     http://{opts.http_url}",
+        f"  gRPC     {opts.grpc_url}",
+        f"  metrics  {opts.metrics_url}",
+        f"  log      {opts.log_path}",
+    ]
+    if index:
+        width = max(len(m.get("name", "")) for m in index)
+        lines.append("models:")
+        for m in sorted(index, key=lambda m: (m.get("name", ""), int(m.get("version") or 0))):
+            version = m.get("version") or "-"
+            state = m.get("state") or "UNLOADED"
+            reason = m.get("reason") or ""
+            reason = f"  {reason.splitlines()[0]}" if reason and state != "READY" else ""
+            lines.append(f"  {m['name']:<{width}}  v{version:<3} {state}{reason}")
+    else:
+        lines.append("models: none loaded" + (" (load them with `tritonctl load NAME`)" if opts.model_control_mode == "explicit" else ""))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from tritonctl.errors import ServeError
+    from tritonctl.server.launcher import LocalServer, ServerOptions, failed_models
+
+    opts = ServerOptions(
+        repository=Path(args.repository),
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        address=args.address,
+        model_control_mode=args.model_control_mode,
+        load_models=args.models,
+        poll_secs=args.poll_secs,
+        log_verbose=args.log_verbose,
+        exit_timeout_secs=args.exit_timeout,
+        state_dir=Path(args.state_dir),
+        log_file=Path(args.log_file) if args.log_file else None,
+    )
+    server = LocalServer(opts)
+
+    stop_requested: list[int] = []
+
+    def on_signal(signum, _frame):
+        stop_requested.append(signum)
+
+    if not args.detach:
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    server.start()
+    try:
+        index = _wait(server, args.timeout, stop_requested)
+    except BaseException:
+        server.stop(timeout=15)
+        raise
+    if index is None:  # interrupted while starting
+        server.stop()
+        print("stopped before the server was ready", file=sys.stderr)
+        return 130
+
+    failed = failed_models(index)
+    print(format_summary(opts, index, server.pid), flush=True)
+    if failed and not args.keep_going:
+        for m in failed:
+            reason = (m.get("reason") or "").split("\n\nAt:")[0].strip()
+            print(f"model '{m['name']}' version {m.get('version')} failed to load: {reason}", file=sys.stderr)
+        server.stop(timeout=15)
+        names = ", ".join(sorted({m["name"] for m in failed}))
+        raise ServeError(
+            f"{len(failed)} model version(s) failed to load ({names}); fix them (reasons above) or pass "
+            "--keep-going to serve the others"
+        )
+
+    if args.detach:
+        print(f"running in the background; stop it with `tritonctl stop --state-dir {opts.state_dir}`", flush=True)
+        return 0
+
+    print("serving; press Ctrl-C to stop", flush=True)
+    while not stop_requested:
+        if server.proc.poll() is not None:
+            code = server.proc.returncode
+            server.stop(timeout=5)
+            raise ServeError(f"tritonserver exited with status {code}; its log ends with:\n{server.log_tail()}")
+        time.sleep(0.2)
+    name = signal.Signals(stop_requested[0]).name
+    print(f"{name}: stopping (in-flight requests finish, up to {opts.exit_timeout_secs}s)...", flush=True)
+    code = server.stop()
+    print(f"stopped (tritonserver exit status {code})", flush=True)
+    return 0
+
+
+def _wait(server, timeout: float, stop_requested: list[int]):
+    """wait_ready, but give up early (None) when a signal arrives."""
+    from tritonctl.server import launcher
+
+    deadline = time.monotonic() + timeout
+    while not stop_requested:
+        remaining = deadline - time.monotonic()
+        try:
+            return server.wait_ready(timeout=min(1.0, max(remaining, 0.01)))
+        except launcher.ServeError:
+            if not server.running() or time.monotonic() >= deadline:
+                if time.monotonic() >= deadline and server.running():
+                    raise launcher.ServeError(
+                        f"tritonserver did not become ready within {timeout:.0f}s (raise --timeout); its log "
+                        f"({server.opts.log_path}) ends with:\n{server.log_tail()}"
+                    ) from None
+                raise
+    return None
+
