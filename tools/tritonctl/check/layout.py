@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error, warning
-from tritonctl.check.repo import CONFIG, FILE_BACKEND, ModelDir, Repository
-
-# Files a model directory may hold beside config.pbtxt and version directories.
-_KNOWN_TOP = {CONFIG, "README.md"}
-
+from tritonctl.check.repo import FILE_BACKEND, ModelDir, Repository
 
 def check(repo: Repository) -> list[Finding]:
     out: list[Finding] = []

@@ -68,7 +68,7 @@ def check_model(m: ModelDir, path) -> list[Finding]:
             if want and have != want:
                 err(f"{kind} '{t.name}' is {have} in the config but {elem} ({want}) in the model",
                     f"set data_type: {want} for '{t.name}'", "onnx.dtype")
-            out += _shape(m, path, kind, t, _dims(vi), batching, err)
+            _shape(m, kind, t, _dims(vi), batching, err)
     missing = sorted(set(graph_in) - {t.name for t in cfg.input})
     if missing and len(cfg.input):
         err(f"the model needs inputs {missing} that the config does not declare; Triton refuses the model",
@@ -76,23 +76,25 @@ def check_model(m: ModelDir, path) -> list[Finding]:
     return out
 
 
-def _shape(m, path, kind, t, model_dims, batching, err) -> list[Finding]:
+def _shape(m, kind, t, model_dims, batching, err) -> None:
+    """Reports through `err`: the config dims against the model's, batch dim first."""
     if model_dims is None:
-        return []  # the model does not state a shape
+        return  # the model does not state a shape
     cfg_dims = list(t.reshape.shape) if t.HasField("reshape") else list(t.dims)
     if batching:
         if len(model_dims) == 0:
             err(f"{kind} '{t.name}' is a scalar in the model but max_batch_size is {m.config.max_batch_size}, "
                 "which needs a leading batch dim", "export with a batch dim, or set max_batch_size: 0",
                 "onnx.batch-dim")
-            return []
+            return
         first = model_dims[0]
         if isinstance(first, int) and first > 0:
             err(f"{kind} '{t.name}' has a fixed first dim {first} in the model but max_batch_size is "
                 f"{m.config.max_batch_size}: Triton needs that dim to be the dynamic batch dim",
                 "export with a dynamic batch dim (torch.onnx.export(..., dynamic_axes={name: {0: 'batch'}})), "
-                f"or set max_batch_size: 0 and dims: {model_dims}", "onnx.batch-dim")
-            return []
+                f"or set max_batch_size: 0 and dims: {[d if isinstance(d, int) and d > 0 else -1 for d in model_dims]}",
+                "onnx.batch-dim")
+            return
         model_dims = model_dims[1:]
     if len(model_dims) != len(cfg_dims):
         full = [-1 if not isinstance(d, int) else d for d in model_dims]
@@ -100,11 +102,10 @@ def _shape(m, path, kind, t, model_dims, batching, err) -> list[Finding]:
             + (" (after the batch dim)" if batching else ""),
             f"set dims: {full}" + (" (the batch dim is implied by max_batch_size)" if batching else ""),
             "onnx.shape")
-        return []
+        return
     for i, (c, d) in enumerate(zip(cfg_dims, model_dims)):
         if isinstance(d, int) and d > 0 and c != d:
             full = [-1 if not isinstance(x, int) or x <= 0 else x for x in model_dims]
             err(f"{kind} '{t.name}' dim {i} is {c} in the config but {d} in the model",
                 f"set dims: {full}", "onnx.shape")
             break
-    return []

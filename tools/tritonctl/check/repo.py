@@ -84,12 +84,6 @@ class Repository:
     models: dict[str, ModelDir]
     findings: list[Finding]  # problems found while reading (parse errors)
 
-    def rel(self, p: Path) -> str:
-        """A path as the user sees it: under the repository path they passed."""
-        try:
-            return str(self.path / p.relative_to(self.path))
-        except ValueError:
-            return str(p)
 
 
 def parse_config(path: Path, text: str | None = None):
