@@ -1,0 +1,109 @@
+"""Every scenario renders with Helm's engine, lints clean and validates against the schemas."""
+
+from __future__ import annotations
+
+import re
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+import chartkit
+from conftest import SCENARIOS
+from crd_schemas import SCHEMAS
+
+KUBE = "1.30.0"
+ALL = ["defaults", *SCENARIOS]
+
+# Metric names current Triton (2.5x/2.6x, containers 24.xx-25.xx) exposes on :8002/metrics.
+TRITON_METRICS = {
+    "nv_inference_request_success", "nv_inference_request_failure", "nv_inference_count",
+    "nv_inference_exec_count", "nv_inference_request_duration_us", "nv_inference_queue_duration_us",
+    "nv_inference_compute_input_duration_us", "nv_inference_compute_infer_duration_us",
+    "nv_inference_compute_output_duration_us", "nv_inference_pending_request_count",
+    "nv_gpu_utilization", "nv_gpu_memory_total_bytes", "nv_gpu_memory_used_bytes",
+    "nv_gpu_power_usage", "nv_gpu_power_limit", "nv_energy_consumption",
+    "nv_cpu_utilization", "nv_cpu_memory_total_bytes", "nv_cpu_memory_used_bytes",
+}
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_scenario_should_lint_clean_with_helms_engine_in_strict_mode(scenario, scenario_values):
+    assert chartkit.lint(scenario_values[scenario]) == []
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_every_rendered_object_should_be_valid_for_kubernetes_1_30(scenario, scenario_values, render):
+    objs = render(scenario_values[scenario])
+    assert objs
+    for obj in objs:
+        key = (obj["apiVersion"], obj["kind"])
+        if key in SCHEMAS:
+            jsonschema.validate(obj, SCHEMAS[key])
+        else:
+            kubernetes_validate.validate(obj, KUBE, strict=True)
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_every_object_should_carry_the_release_labels_and_a_dns_name(scenario, scenario_values, render):
+    for obj in render(scenario_values[scenario]):
+        meta = obj["metadata"]
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", meta["name"]) and len(meta["name"]) <= 63
+        assert meta["labels"]["app.kubernetes.io/instance"] == "triton"
+        assert meta["labels"]["app.kubernetes.io/name"] == "triton"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+        assert meta["namespace"] == "triton"
+
+
+def test_selectors_should_never_contain_the_chart_version(render, scenario_values):
+    dep = next(o for o in render({}) if o["kind"] == "Deployment")
+    assert set(dep["spec"]["selector"]["matchLabels"]) == {"app.kubernetes.io/name", "app.kubernetes.io/instance"}
+
+
+def test_the_default_render_should_have_exactly_the_core_objects(render):
+    from conftest import kinds
+
+    assert kinds(render({})) == sorted([
+        "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",
+        "Pod", "Service", "Service", "ServiceAccount"])
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_rules_and_dashboard_should_only_use_metric_names_triton_exposes(scenario, scenario_values, render):
+    text = "\n".join(render(scenario_values[scenario], raw=True).values())
+    text += chartkit.CHART.joinpath("files", "dashboard.json").read_text()
+    used = set(re.findall(r"\bnv_[a-z_]+", text))
+    assert used <= TRITON_METRICS, f"unknown Triton metrics: {sorted(used - TRITON_METRICS)}"
+
+
+@pytest.mark.parametrize("scenario", ALL)
+def test_promql_in_rules_should_have_balanced_brackets(scenario, scenario_values, render):
+    for obj in render(scenario_values[scenario]):
+        if obj["kind"] != "PrometheusRule":
+            continue
+        for group in obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                expr = rule["expr"]
+                for a, b in ("()", "{}", "[]"):
+                    assert expr.count(a) == expr.count(b), (rule, a)
+
+
+def test_a_very_long_release_name_should_be_truncated_to_63_characters(render):
+    objs = render({}, name="a" * 60)
+    for obj in objs:
+        assert len(obj["metadata"]["name"]) <= 63, obj["metadata"]["name"]
+    names = [o["metadata"]["name"] for o in objs if o["kind"] == "Service"]
+    assert len(set(names)) == len(names), names
+
+
+def test_the_release_name_should_not_be_repeated_when_it_contains_the_chart_name(render):
+    dep = next(o for o in render({}, name="prod-triton") if o["kind"] == "Deployment")
+    assert dep["metadata"]["name"] == "prod-triton"
+    dep = next(o for o in render({}, name="prod") if o["kind"] == "Deployment")
+    assert dep["metadata"]["name"] == "prod-triton"
+
+
+def test_rendering_in_another_namespace_should_leave_no_trace_of_the_default_one(render, scenario_values):
+    text = "\n".join(render(scenario_values["autoscaling-adapter-values"], raw=True, namespace="ml-prod").values())
+    assert 'namespace="ml-prod"' in text
+    assert 'namespace="triton"' not in text and "namespace: triton\n" not in text
