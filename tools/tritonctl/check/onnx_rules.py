@@ -5,7 +5,7 @@ Read with onnx.load (no external data), so it is cheap and needs no onnxruntime 
 from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error
-from tritonctl.check.repo import ModelDir, Repository
+from tritonctl.check.repo import ModelDir, Repository, model_files
 
 # onnx.TensorProto element type name -> Triton data type
 ONNX_TO_TRITON = {
@@ -17,15 +17,7 @@ ONNX_TO_TRITON = {
 
 
 def check(repo: Repository) -> list[Finding]:
-    out: list[Finding] = []
-    for m in repo.models.values():
-        if m.config is None or m.backend != "onnxruntime":
-            continue
-        for v in m.versions:
-            path = m.model_file(v)
-            if path is not None and path.is_file():
-                out += check_model(m, path)
-    return out
+    return [f for m, path in model_files(repo, "onnxruntime") for f in check_model(m, path)]
 
 
 def _dims(value_info) -> list[int | str | None]:

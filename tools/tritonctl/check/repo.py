@@ -86,6 +86,17 @@ class Repository:
 
 
 
+def model_files(repo: "Repository", backend: str):
+    """(model, model file) for every version of every model served by `backend` whose file exists."""
+    for m in repo.models.values():
+        if m.config is None or m.backend != backend:
+            continue
+        for v in m.versions:
+            path = m.model_file(v)
+            if path is not None and path.is_file():
+                yield m, path
+
+
 def parse_config(path: Path, text: str | None = None):
     """Parse a config.pbtxt with Triton's proto. Returns (config, None) or (None, Finding)."""
     from google.protobuf import text_format

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from tritonctl import naming
 from tritonctl.check.finding import Finding, error
-from tritonctl.check.repo import ModelDir, Repository
+from tritonctl.check.repo import ModelDir, Repository, model_files
 
 
 def check(repo: Repository) -> list[Finding]:
-    out: list[Finding] = []
-    for m in repo.models.values():
-        if m.config is None or m.backend != "pytorch":
-            continue
-        for v in m.versions:
-            path = m.model_file(v)
-            if path is not None and path.is_file():
-                out += check_model(m, path)
-    return out
+    return [f for m, path in model_files(repo, "pytorch") for f in check_model(m, path)]
 
 
 def forward_args(path) -> list[str]:
