@@ -1,0 +1,215 @@
+"""Run a tune sweep against a live Triton in explicit model-control mode.
+
+Each candidate is loaded with ``load_model(name, config=<JSON ModelConfig>)``: Triton serves the
+override, the repository on disk stays as it is. The served state of every model the sweep
+touches is recorded first and restored in ``finally`` - after a normal end, an error, a failed
+candidate or Ctrl-C alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tritonctl.tune.candidates import Candidate, TuneError
+from tritonctl.tune.load import sweep_triton
+from tritonctl.tune.objective import Result
+
+log = logging.getLogger("tritonctl.tune")
+
+_TRITON_NP = {
+    "TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64,
+    "TYPE_INT64": np.int64, "TYPE_INT32": np.int32, "TYPE_INT16": np.int16, "TYPE_INT8": np.int8,
+    "TYPE_UINT8": np.uint8, "TYPE_BOOL": np.bool_,
+}
+EXPLICIT_HINT = (
+    "tune loads candidates through the repository API, which needs a server in explicit mode: "
+    "`tritonctl serve --model-control-mode explicit --model MODEL`"
+)
+
+
+def config_to_json(cfg) -> str:
+    from google.protobuf import json_format
+
+    return json_format.MessageToJson(cfg, preserving_proto_field_name=True, indent=None)
+
+
+def config_from_dict(d: dict):
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    return json_format.ParseDict(d, mc.ModelConfig(), ignore_unknown_fields=True)
+
+
+def sample_inputs(cfg, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs for a (batching) config: one sample of each input, batch dimension first."""
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for t in cfg.input:
+        dtype_name = mc.DataType.Name(t.data_type)
+        dtype = _TRITON_NP.get(dtype_name)
+        if dtype is None:
+            raise TuneError(f"input '{t.name}' is {dtype_name}; tune generates numeric inputs only")
+        dims = [16 if d < 0 else int(d) for d in t.dims]
+        shape = [batch, *dims] if cfg.max_batch_size > 0 else dims
+        if np.issubdtype(dtype, np.floating):
+            arr = rng.random(shape, dtype=np.float32).astype(dtype)
+        elif dtype == np.bool_:
+            arr = rng.integers(0, 2, shape).astype(np.bool_)
+        else:
+            arr = rng.integers(0, 2, shape).astype(dtype)  # 0/1 is a valid id and mask for any vocabulary
+        out[t.name] = arr
+    return out
+
+
+@dataclass
+class Served:
+    name: str
+    loaded: bool
+    config: object | None  # ModelConfig as served (None when not loaded)
+
+
+@dataclass
+class Tuner:
+    http_url: str  # repository API
+    names: dict[str, str]  # format -> served model name
+    concurrencies: list[int] = field(default_factory=lambda: [1, 4, 16])
+    duration: float = 5.0
+    warmup: float = 1.0
+    protocol: str = "grpc"
+    grpc_url: str | None = None
+    load_timeout: float = 300.0
+
+    def __post_init__(self):
+        import tritonclient.http as httpclient
+
+        self.client = httpclient.InferenceServerClient(self.http_url, connection_timeout=self.load_timeout, network_timeout=self.load_timeout)
+        self.original: dict[str, Served] = {}
+        self.base: dict[str, object] = {}
+
+    # -- state ------------------------------------------------------------------------------
+    def _served(self, name: str) -> Served:
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            ready = self.client.is_model_ready(name)
+        except InferenceServerException:
+            ready = False
+        if not ready:
+            return Served(name, False, None)
+        return Served(name, True, config_from_dict(self.client.get_model_config(name)))
+
+    def _load(self, name: str, cfg=None) -> None:
+        from tritonclient.utils import InferenceServerException
+
+        try:
+            if cfg is None:
+                self.client.load_model(name)
+            else:
+                self.client.load_model(name, config=config_to_json(cfg))
+        except InferenceServerException as exc:
+            msg = str(exc)
+            if "explicit model load" in msg or "not allowed" in msg:
+                raise TuneError(f"cannot load '{name}': {msg.strip()}; {EXPLICIT_HINT}") from None
+            raise
+
+    def prepare(self) -> None:
+        """Record the served state of every model the sweep may touch, and each one's base config."""
+        try:
+            live = self.client.is_server_live()
+        except Exception as exc:
+            raise TuneError(f"no Triton answers at {self.http_url} ({exc}); start one with `tritonctl serve` or pass --url") from None
+        if not live:
+            raise TuneError(f"Triton at {self.http_url} is not live")
+        for fmt, name in self.names.items():
+            s = self._served(name)
+            self.original[name] = s
+            if s.loaded:
+                self.base[fmt] = s.config
+            else:
+                self._load(name)  # from the repository, to read its config
+                self.base[fmt] = config_from_dict(self.client.get_model_config(name))
+
+    def restore(self) -> list[str]:
+        """Put every touched model back as it was served before the sweep; returns problems."""
+        problems = []
+        for name, s in self.original.items():
+            try:
+                if s.loaded:
+                    self._load(name, s.config)
+                else:
+                    self.client.unload_model(name)
+            except Exception as exc:  # report, go on restoring the others
+                problems.append(f"{name}: {exc}")
+        return problems
+
+    def reload_from_disk(self, names: list[str]) -> None:
+        for name in names:
+            self._load(name)
+
+    # -- one candidate ----------------------------------------------------------------------
+    def measure(self, cand: Candidate) -> Result:
+        from tritonclient.utils import InferenceServerException
+
+        name = self.names.get(cand.format)
+        if name is None:
+            return Result(cand, error=f"format {cand.format} is not published for this model")
+        cfg = cand.apply(self.base[cand.format])
+        try:
+            self._load(name, cfg)
+        except InferenceServerException as exc:
+            return Result(cand, error=f"failed to load: {str(exc).strip().splitlines()[0]}")
+        inputs = sample_inputs(cfg)
+        url = self.grpc_url if self.protocol == "grpc" else self.http_url
+        outputs = [o.name for o in cfg.output]
+        windows = sweep_triton(url, self.protocol, name, inputs, self.concurrencies, self.duration, self.warmup, outputs)
+        result = Result(cand, windows)
+        if windows and all(w.requests == 0 for w in windows):
+            result.error = f"every request failed: {windows[0].first_error}"
+        return result
+
+    def sweep(self, candidates: list[Candidate], on_result: Callable[[Result], None] | None = None) -> list[Result]:
+        results = []
+        for cand in candidates:
+            log.debug("candidate %s", cand.label)
+            r = self.measure(cand)
+            results.append(r)
+            if on_result:
+                on_result(r)
+        return results
+
+
+def run_sweep(tuner: Tuner, candidates: list[Candidate], on_result=None, after=None) -> list[Result]:
+    """prepare -> sweep -> ``after(results)`` (e.g. write the winner) -> restore, restore on any exit.
+
+    ``after`` returns the served names to reload from disk instead of restoring (the winner just
+    written to the repository); everything else goes back to its recorded state.
+    """
+    reload: list[str] = []
+    try:
+        tuner.prepare()
+        results = tuner.sweep(candidates, on_result)
+        if after is not None:
+            reload = list(after(results) or [])
+        return results
+    finally:
+        keep = {n: s for n, s in tuner.original.items() if n not in reload}
+        restore_all = dict(tuner.original)
+        tuner.original = keep
+        try:
+            problems = tuner.restore()
+            for name in reload:
+                try:
+                    tuner._load(name)
+                except Exception as exc:
+                    problems.append(f"{name}: {exc}")
+        finally:
+            tuner.original = restore_all
+        for p in problems:
+            log.error("could not restore %s", p)

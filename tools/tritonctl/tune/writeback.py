@@ -1,0 +1,170 @@
+"""Write a tune winner back: a surgical models.yaml patch (comments kept) and config.pbtxt.
+
+models.yaml is edited as text, inside the winner's ``- name: MODEL`` block only: the keys
+``max_batch_size``, ``dynamic_batching``, ``instance_groups`` (and ``serve`` when the winning
+format is not the served one) are replaced where they are, or added at the end of the block, in
+YAML flow style. The patched text is validated with the spec loader before anything is written.
+The repository configs are then regenerated from the patched spec through ``tritonctl.config``
+(``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from tritonctl.tune.candidates import Candidate, TuneError
+
+
+def _flow(value) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False).strip()
+    return text.removesuffix("...").strip()  # a bare scalar ends its document with '...'
+
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _is_content(line: str) -> bool:
+    s = line.strip()
+    return bool(s) and not s.startswith("#")
+
+
+def desired_values(raw_model: dict, cand: Candidate) -> dict:
+    """The values the winner gives each key, merged with what the model's entry already says."""
+    db = raw_model.get("dynamic_batching")
+    db = dict(db) if isinstance(db, dict) else {}
+    db["preferred_batch_size"] = list(cand.preferred_batch_size)
+    db["max_queue_delay_microseconds"] = cand.max_queue_delay_microseconds
+    groups = raw_model.get("instance_groups")
+    groups = [dict(g) for g in groups] if isinstance(groups, list) and groups else [{}]
+    groups[0]["count"] = cand.instance_count
+    groups = groups[:1]
+    values = {"max_batch_size": cand.max_batch_size, "dynamic_batching": db, "instance_groups": groups}
+    if "instance_groups" not in raw_model and cand.instance_count == 1:
+        del values["instance_groups"]  # the default already; keep the diff small
+    formats = raw_model.get("formats") or ["onnx"]
+    serve = raw_model.get("serve") or formats[0]
+    if cand.format != serve:
+        values["serve"] = cand.format
+    return values
+
+
+def patch_text(text: str, model: str, values: dict) -> str:
+    """Replace or add ``key: value`` lines inside ``model``'s block of models.yaml."""
+    lines = text.splitlines(keepends=True)
+    head = re.compile(r"^(\s*)-(\s+)name:\s*['\"]?" + re.escape(model) + r"['\"]?\s*(#.*)?$")
+    start = next((i for i, ln in enumerate(lines) if head.match(ln.rstrip("\n"))), None)
+    if start is None:
+        raise TuneError(
+            f"models.yaml has no block starting with '- name: {model}'; set these by hand: "
+            + ", ".join(f"{k}: {_flow(v)}" for k, v in values.items())
+        )
+    m = head.match(lines[start].rstrip("\n"))
+    item_indent = len(m.group(1))
+    key_indent = item_indent + 1 + len(m.group(2))
+    end = len(lines)
+    for j in range(start + 1, len(lines)):
+        if _is_content(lines[j]) and _indent(lines[j]) <= item_indent:
+            end = j
+            break
+    while end - 1 > start and not _is_content(lines[end - 1]):
+        end -= 1  # comments and blanks before the next entry belong to it
+    newline = "\n" if not lines[start].endswith("\r\n") else "\r\n"
+    for key, value in values.items():
+        rendered = " " * key_indent + f"{key}: {_flow(value)}"
+        key_re = re.compile(r"^ {%d}%s\s*:" % (key_indent, re.escape(key)))
+        at = next((k for k in range(start + 1, end) if key_re.match(lines[k])), None)
+        if at is None:
+            lines.insert(end, rendered + newline)
+            end += 1
+            continue
+        stop = at + 1
+        while stop < end and (not _is_content(lines[stop]) or _indent(lines[stop]) > key_indent):
+            stop += 1
+        while stop - 1 > at and not _is_content(lines[stop - 1]):
+            stop -= 1
+        comment = ""
+        if stop == at + 1:
+            cm = re.search(r"\s+#[^'\"\]}]*$", lines[at].rstrip("\r\n"))
+            comment = cm.group(0) if cm else ""
+        lines[at:stop] = [rendered + comment + newline]
+        end -= stop - at - 1
+    if not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    return "".join(lines)
+
+
+def unified_diff(old: str, new: str, path: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"))
+
+
+def _load_spec_text(text: str, like: Path):
+    """Validate ``text`` as models.yaml living where ``like`` lives (relative paths resolve the same)."""
+    from tritonctl import spec as spec_mod
+
+    fd, tmp = tempfile.mkstemp(prefix=".tune-", suffix=".yaml", dir=str(like.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        spec = spec_mod.load(tmp)
+        spec.path = like
+        return spec
+    finally:
+        os.unlink(tmp)
+
+
+def plan_models_yaml(spec_path: Path, model: str, cand: Candidate) -> tuple[str, str, object]:
+    """(old text, patched text, patched spec); raises TuneError when the patch would not validate."""
+    from tritonctl.errors import SpecError
+
+    old = spec_path.read_text()
+    raw = yaml.safe_load(old) or {}
+    entry = next((m for m in raw.get("models") or [] if isinstance(m, dict) and m.get("name") == model), None)
+    if entry is None:
+        raise TuneError(f"{spec_path}: no model named '{model}'")
+    new = patch_text(old, model, desired_values(entry, cand))
+    try:
+        spec = _load_spec_text(new, spec_path)
+    except SpecError as exc:
+        raise TuneError(f"the tuned values do not validate in {spec_path}: {exc}") from None
+    m = spec.model(model)
+    got = (m.max_batch_size, m.instance_groups[0].count)
+    if got != (cand.max_batch_size, cand.instance_count) or m.serve != cand.format:
+        raise TuneError(f"internal: patched {spec_path} reads back as {got}, serve {m.serve}; not written")
+    return old, new, spec
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def repository_configs(spec, model: str) -> dict[str, str]:
+    """served name -> config.pbtxt text for every published format of ``model`` in ``spec``."""
+    from tritonctl import config
+
+    m = spec.model(model)
+    return {m.served_name(fmt): config.to_text(config.model_config(m, fmt)) for fmt in m.formats}
+
+
+def write_repository(repo: Path, configs: dict[str, str]) -> list[Path]:
+    """Write each config.pbtxt whose model directory exists; returns the paths written."""
+    written = []
+    for name, text in configs.items():
+        d = Path(repo) / name
+        if not d.is_dir():
+            raise TuneError(
+                f"{d} does not exist: the serve format changed, so the repository needs a rebuild: "
+                f"`tritonctl build` (models.yaml is already updated)"
+            )
+        write_text_atomic(d / "config.pbtxt", text)
+        written.append(d / "config.pbtxt")
+    return written
