@@ -234,3 +234,19 @@ def test_unknown_spec_field_reaches_the_build_as_a_spec_error(tmp_path):
     path, _ = make_project(tmp_path, [dict(LINEAR, source="{pkg}.nets:linear", formts=["onnx"])])
     with pytest.raises(SpecError, match="model 'lin': formts: unknown field"):
         load(path)
+
+
+def test_a_build_for_an_older_triton_release_refuses_an_opset_it_cannot_load(tmp_path):
+    path, _ = make_project(tmp_path, [dict(LINEAR, source="{pkg}.nets:linear", formats=["onnx"], onnx={"opset": 21})])
+    with pytest.raises(ExportError) as exc:
+        build.build(load(path), triton_release="24.04")
+    assert "do not fit Triton 24.04" in str(exc.value) and "opset" in str(exc.value)
+    assert not (tmp_path / "repo").exists()
+    build.build(load(path), triton_release="24.10")  # 24.10's ONNX Runtime loads opset 21
+    assert (tmp_path / "repo" / "lin" / "1" / "model.onnx").exists()
+
+
+def test_an_unknown_triton_release_is_refused_before_any_work(tmp_path):
+    path, _ = make_project(tmp_path)
+    with pytest.raises(Exception, match="known"):
+        build.build(load(path), triton_release="19.01")

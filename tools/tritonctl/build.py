@@ -181,8 +181,24 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> Non
     (vdir / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
 
 
-def build(spec: Spec, repo: Path | None = None, dry_run: bool = False, progress=None) -> list[PlanItem]:
+def _check_release(staging: repository.Staging, release: str) -> None:
+    """Refuse, before publishing, artifacts the target Triton release cannot load (opset, torch)."""
+    from tritonctl import compat
+
+    errors = [f for f in compat.problems_for(staging.path, release, producer_torch=_torch_version()) if f.severity == "error"]
+    if errors:
+        lines = "; ".join(f"{f.model}: {f.message} (fix: {f.fix})" for f in errors)
+        raise ExportError(f"the exports do not fit Triton {release}: {lines}; nothing was published")
+
+
+def build(
+    spec: Spec, repo: Path | None = None, dry_run: bool = False, progress=None, triton_release: str | None = None
+) -> list[PlanItem]:
     repo = Path(repo or spec.resolve(spec.repository))
+    if triton_release:
+        from tritonctl import compat
+
+        compat.release_info(triton_release)  # an unknown release fails before any work
     progress = progress or (lambda msg: log.debug(msg))
     items = plan(spec, repo)
     if dry_run:
@@ -198,6 +214,8 @@ def build(spec: Spec, repo: Path | None = None, dry_run: bool = False, progress=
                 _export_model(m, group, spec, staging, progress)
             else:
                 _stage_plain(group[0], spec, staging)
+        if triton_release and todo:
+            _check_release(staging, triton_release)
         # Everything is exported and proven: only now does the repository change.
         for item in items:
             if item.version is None and not item.config_changed and not _labels_changed(item, spec, repo):

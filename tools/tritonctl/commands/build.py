@@ -7,6 +7,10 @@ def add_arguments(p):
     p.add_argument("spec", nargs="?", default="models.yaml", help="path to models.yaml (default: %(default)s)")
     p.add_argument("-r", "--repository", help="output repository (default: `repository:` in the spec)")
     p.add_argument("-n", "--dry-run", action="store_true", help="show what would be exported and written, change nothing")
+    p.add_argument(
+        "--triton-release", metavar="YY.MM",
+        help="refuse exports this Triton release cannot load (ONNX opset, TorchScript format); e.g. the chart's image tag",
+    )
     p.add_argument("-m", "--model", action="append", default=[], help="build only this model (repeatable)")
 
 
@@ -47,7 +51,7 @@ def run(args) -> int:
             def progress(msg: str) -> None:
                 bar.update(task, description=msg, advance=0)
 
-            items = build.build(spec, repo, progress=progress)
+            items = build.build(spec, repo, progress=progress, triton_release=args.triton_release)
 
     table = Table(title=f"{'plan for' if args.dry_run else 'built'} {repo}", title_justify="left")
     for col in ("model", "format", "action", "parity (max abs error / atol)"):
