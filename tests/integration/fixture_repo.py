@@ -82,22 +82,59 @@ def linear_config(name: str, platform: str, in_name="x", out_name="y", max_batch
     return cfg
 
 
-def build_fixture_repo(root: Path, *, corrupt: bool = False) -> dict[str, torch.nn.Module]:
-    """Write the fixture repository; returns eager modules by model name (for parity checks)."""
+SLOW_MODEL = '''
+import time
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep(1.0)
+        out = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "x").as_numpy()
+            out.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("y", x * 2)]))
+        return out
+'''
+
+
+def write_slow_model(root: Path) -> None:
+    """`slow`: a Python model that takes 1 s per execution (for shutdown-with-requests-in-flight)."""
+    (root / "slow" / "1").mkdir(parents=True, exist_ok=True)
+    (root / "slow" / "1" / "model.py").write_text(SLOW_MODEL)
+    cfg = mc.ModelConfig(
+        name="slow",
+        backend="python",
+        max_batch_size=0,
+        input=[tensor("x", mc.TYPE_FP32, [4])],
+        output=[out("y", mc.TYPE_FP32, [4])],
+    )
+    cfg.instance_group.add(count=4, kind=mc.ModelInstanceGroup.KIND_CPU)
+    write_config(root / "slow", cfg)
+
+
+def build_fixture_repo(root: Path, *, corrupt: bool = False, base: bool = True) -> dict[str, torch.nn.Module]:
+    """Write the fixture repository; returns eager modules by model name (for parity checks).
+
+    ``base=False`` writes only the models the example repository lacks (linear_ab,
+    two_io_torchscript), so they can be added to a `tritonctl build` output.
+    """
     root.mkdir(parents=True, exist_ok=True)
     eager: dict[str, torch.nn.Module] = {}
     x = torch.randn(2, 10)
 
     lin = Linear(0)
-    export_onnx(lin, (x,), root / "linear" / "1" / "model.onnx", ["x"], ["y"])
-    write_config(root / "linear", linear_config("linear", "onnxruntime_onnx"))
-    eager["linear"] = lin
+    if base:
+        export_onnx(lin, (x,), root / "linear" / "1" / "model.onnx", ["x"], ["y"])
+        write_config(root / "linear", linear_config("linear", "onnxruntime_onnx"))
+        eager["linear"] = lin
 
-    save_torchscript(lin, (x,), root / "linear_torchscript" / "1" / "model.pt")
-    cfg = linear_config("linear_torchscript", "pytorch_libtorch", in_name="x", out_name="y__0")
-    cfg.parameters["INTRA_OP_THREAD_COUNT"].string_value = "1"
-    write_config(root / "linear_torchscript", cfg)
-    eager["linear_torchscript"] = lin
+        save_torchscript(lin, (x,), root / "linear_torchscript" / "1" / "model.pt")
+        cfg = linear_config("linear_torchscript", "pytorch_libtorch", in_name="x", out_name="y__0")
+        cfg.parameters["INTRA_OP_THREAD_COUNT"].string_value = "1"
+        write_config(root / "linear_torchscript", cfg)
+        eager["linear_torchscript"] = lin
 
     # two versions side by side (A/B): version 1 and 2 differ
     lin2 = Linear(1, scale=3.0)
