@@ -99,8 +99,10 @@ for model in "${!ARGS[@]}"; do
     else
       log "$model: building $plan from $onnx with: $args"
       # shellcheck disable=SC2086
-      "$TRTEXEC" --onnx="$onnx" --saveEngine="$plan.tmp" --skipInference $args
-      mv -f "$plan.tmp" "$plan"
+      # (set -e does not apply inside a subshell tested with ||: check each step)
+      "$TRTEXEC" --onnx="$onnx" --saveEngine="$plan.tmp" --skipInference $args || exit 1
+      [ -s "$plan.tmp" ] || exit 1
+      mv -f "$plan.tmp" "$plan" || exit 1
       printf '%s\n' "$key" > "$plan.key"
     fi
   ) 9>"$cache/.lock" || { log "$model: trtexec failed"; status=1; continue; }

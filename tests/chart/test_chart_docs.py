@@ -1,0 +1,98 @@
+"""Documentation and generated files stay in sync with the chart."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+import chartkit
+
+VALUES_TEXT = (chartkit.CHART / "values.yaml").read_text()
+VALUES = yaml.safe_load(VALUES_TEXT)
+SCHEMA = json.loads((chartkit.CHART / "values.schema.json").read_text())
+DOCUMENTED = [key for _, key, _ in chartkit.parse_params(VALUES_TEXT)]
+
+
+def test_values_yaml_should_point_at_its_schema_on_the_first_line():
+    assert VALUES_TEXT.splitlines()[0] == "# yaml-language-server: $schema=values.schema.json"
+
+
+def test_every_value_should_be_documented_by_an_at_param_comment():
+    undocumented = [k for k in chartkit.leaf_keys(VALUES)
+                    if not any(k == d or k.startswith(d + ".") for d in DOCUMENTED)]
+    assert undocumented == []
+
+
+def test_every_at_param_comment_should_name_an_existing_value_once():
+    for key in DOCUMENTED:
+        chartkit.lookup(VALUES, key)
+    assert len(DOCUMENTED) == len(set(DOCUMENTED))
+
+
+def test_values_yaml_should_use_one_comment_style_only():
+    for line in VALUES_TEXT.splitlines()[4:]:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            assert stripped.startswith(("## @param ", "## @section ")), line
+
+
+def test_the_readme_parameter_table_should_match_values_yaml():
+    readme = chartkit.README.read_text()
+    assert chartkit.readme_with_table(readme, chartkit.parameter_table()) == readme, "run `make chart-docs`"
+
+
+def walk(schema, path="#"):
+    yield path, schema
+    for key, sub in (schema.get("properties") or {}).items():
+        yield from walk(sub, f"{path}/{key}")
+    if isinstance(schema.get("items"), dict):
+        yield from walk(schema["items"], f"{path}[]")
+
+
+def test_the_schema_should_be_draft_07_and_refuse_unknown_keys_everywhere():
+    assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
+    for path, node in walk(SCHEMA):
+        if node.get("properties"):
+            assert node.get("additionalProperties") is False, path
+
+
+def test_the_schema_should_describe_every_value_and_nothing_else():
+    def schema_keys(node, prefix=""):
+        for key, sub in node.get("properties", {}).items():
+            if sub.get("properties"):
+                yield from schema_keys(sub, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+
+    value_keys = set(chartkit.leaf_keys(VALUES))
+    keys = set(schema_keys(SCHEMA))
+    # objects left open on purpose (free-form Kubernetes structures) count as leaves
+    assert {k for k in value_keys
+            if not any(k == s or k.startswith(s + ".") or s.startswith(k + ".") for s in keys)} == set()
+    assert {s for s in keys if not any(v == s or v.startswith(s + ".") for v in value_keys)} <= {
+        "resources.claims"}
+
+
+def test_chart_yaml_should_be_api_v2_with_a_semver_version():
+    import re
+
+    meta = yaml.safe_load((chartkit.CHART / "Chart.yaml").read_text())
+    assert meta["apiVersion"] == "v2"
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", meta["version"])
+    assert re.fullmatch(r"\d\d\.\d\d", meta["appVersion"])
+
+
+def test_the_plain_manifests_in_k8s_should_match_the_chart():
+    assert chartkit.write_k8s(check=True) == 0, "run `make k8s`"
+
+
+def test_the_plain_manifests_should_not_contain_helm_hooks():
+    for path in (chartkit.ROOT / "k8s" / "triton").glob("*.yaml"):
+        assert "helm.sh/hook" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("doc", ["helm/triton/README.md", "k8s/README.md"])
+def test_the_readmes_should_show_the_command_that_proves_the_metric_reaches_the_hpa(doc):
+    assert 'kubectl get --raw "/apis/custom.metrics.k8s.io/v1beta1/namespaces/' in (chartkit.ROOT / doc).read_text()

@@ -1,0 +1,130 @@
+"""Invalid values are refused at render time, with a message naming the value and the fix."""
+
+from __future__ import annotations
+
+import helm_python
+import pytest
+
+NFS = {"source": "nfs", "nfs": {"server": "nfs", "path": "/m"}}
+
+# (id, values, fragments the message must contain)
+INVALID_COMBINATIONS = [
+    ("mig and whole gpus together", {"gpu": {"mig": {"profile": "1g.10gb"}}},
+     ["gpu.mig.profile=1g.10gb", "gpu.count=1", "Set gpu.count=0"]),
+    ("gpu mode asking for no gpu", {"gpu": {"count": 0}}, ["gpu.count=0", "gpu.enabled=false"]),
+    ("mig in cpu-only mode", {"gpu": {"enabled": False, "mig": {"profile": "1g.10gb"}}}, ["gpu.mig.profile=1g.10gb", "gpu.enabled=false"]),
+    ("gpu products with a hand-written node affinity",
+     {"gpu": {"products": ["NVIDIA-L4"]}, "affinity": {"nodeAffinity": {"x": 1}}}, ["gpu.products", "affinity.nodeAffinity"]),
+    ("s3 without a url", {"modelRepository": {"source": "s3"}}, ["modelRepository.source=s3", "modelRepository.s3.url"]),
+    ("gcs without a url", {"modelRepository": {"source": "gcs"}}, ["modelRepository.gcs.url", "gs://"]),
+    ("azure without a url", {"modelRepository": {"source": "azure", "azure": {"existingSecret": "a"}}}, ["modelRepository.azure.url", "as://"]),
+    ("sync without a url", {"modelRepository": {"source": "sync"}}, ["modelRepository.sync.url"]),
+    ("nfs without a server", {"modelRepository": {"source": "nfs", "nfs": {"path": "/m"}}}, ["modelRepository.nfs.server"]),
+    ("s3 with irsa and a secret", {"modelRepository": {"source": "s3", "s3": {"url": "s3://b/m", "existingSecret": "k",
+                                                                           "irsaRoleArn": "arn:aws:iam::123456789012:role/r"}}},
+     ["irsaRoleArn", "existingSecret", "choose one"]),
+    ("irsa without a chart service account", {"serviceAccount": {"create": False}, "modelRepository": {
+        "source": "s3", "s3": {"url": "s3://b/m", "irsaRoleArn": "arn:aws:iam::123456789012:role/r"}}},
+     ["serviceAccount.create=false", "eks.amazonaws.com/role-arn"]),
+    ("gcs with workload identity and a secret", {"modelRepository": {"source": "gcs", "gcs": {
+        "url": "gs://b/m", "existingSecret": "k", "workloadIdentityServiceAccount": "a@p.iam.gserviceaccount.com"}}},
+     ["workloadIdentityServiceAccount", "choose one"]),
+    ("workload identity without a chart service account", {"serviceAccount": {"create": False}, "modelRepository": {
+        "source": "gcs", "gcs": {"url": "gs://b/m", "workloadIdentityServiceAccount": "a@p.iam.gserviceaccount.com"}}},
+     ["serviceAccount.create=false", "iam.gke.io/gcp-service-account"]),
+    ("azure without a secret", {"modelRepository": {"source": "azure", "azure": {"url": "as://a/c"}}},
+     ["modelRepository.azure.existingSecret", "AZURE_STORAGE_KEY"]),
+    ("load models outside explicit mode", {"server": {"loadModels": ["digits"]}}, ["server.loadModels", "explicit"]),
+    ("a grace period shorter than the drain", {"terminationGracePeriodSeconds": 20},
+     ["terminationGracePeriodSeconds=20", "= 40", "at least 40"]),
+    ("python shm larger than /dev/shm", {"shm": {"sizeLimit": "64Mi"}, "pythonBackend": {"shmDefaultByteSize": 134217728}},
+     ["pythonBackend.shmDefaultByteSize=134217728", "shm.sizeLimit=64Mi"]),
+    ("service and pod monitors together", {"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}},
+     ["scraped twice"]),
+    ("monitoring with metrics off", {"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}}, ["metrics.enabled=false"]),
+    ("autoscaling without a metrics source", {"autoscaling": {"enabled": True}},
+     ["autoscaling.metricsSource=prometheus-adapter", "autoscaling.metricsSource=keda"]),
+    ("keda without a prometheus address", {"autoscaling": {"enabled": True, "metricsSource": "keda"}},
+     ["autoscaling.keda.serverAddress"]),
+    ("prometheus-adapter with nothing scraping triton", {"autoscaling": {"enabled": True, "metricsSource": "prometheus-adapter"}},
+     ["metrics.serviceMonitor.enabled=true", "metrics.scrapeAnnotations=true"]),
+    ("min replicas above max", {"autoscaling": {"enabled": True, "metricsSource": "keda", "minReplicas": 5, "maxReplicas": 2,
+                                                "keda": {"serverAddress": "http://p:9090"}}},
+     ["autoscaling.minReplicas=5", "autoscaling.maxReplicas=2"]),
+    ("gpu utilisation autoscaling on cpu", {"gpu": {"enabled": False}, "autoscaling": {
+        "enabled": True, "metricsSource": "keda", "metric": "gpuUtilization", "keda": {"serverAddress": "http://p:9090"}}},
+     ["autoscaling.metric=gpuUtilization", "queueTimePerRequest"]),
+    ("ingress canary on a non-nginx controller", {"ingress": {"enabled": True, "controller": "traefik", "canary": {"enabled": True}}},
+     ["ingress.canary.enabled=true", "ingress.controller=traefik", "gateway.canary"]),
+    ("gateway without parents", {"gateway": {"enabled": True}}, ["gateway.parentRefs"]),
+    ("gateway canary without a service", {"gateway": {"enabled": True, "parentRefs": [{"name": "g"}], "canary": {"enabled": True}}},
+     ["gateway.canary.service"]),
+    ("gateway canary pointing at itself", {"gateway": {"enabled": True, "parentRefs": [{"name": "g"}],
+                                                       "canary": {"enabled": True, "service": "triton"}}},
+     ["this release's own Service"]),
+    ("engine build on cpu", {"gpu": {"enabled": False}, "engineBuild": {"enabled": True}, "modelRepository": NFS},
+     ["engineBuild.enabled=true", "gpu.enabled=false"]),
+    ("engine build from object storage", {"engineBuild": {"enabled": True},
+                                          "modelRepository": {"source": "s3", "s3": {"url": "s3://b/m"}}},
+     ["engineBuild.enabled=true", "modelRepository.source=s3", "modelRepository.source=sync"]),
+]
+
+
+@pytest.mark.parametrize("values, fragments", [pytest.param(v, f, id=i) for i, v, f in INVALID_COMBINATIONS])
+def test_an_invalid_combination_should_fail_helm_template_naming_the_value_and_the_fix(render, values, fragments):
+    with pytest.raises(helm_python.HelmRenderError) as err:
+        render(values)
+    message = str(err.value)
+    assert "VALUES VALIDATION" in message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message}"
+
+
+def test_every_invalid_combination_should_be_reported_at_once(render):
+    with pytest.raises(helm_python.HelmRenderError) as err:
+        render({"gpu": {"mig": {"profile": "1g.10gb"}}, "autoscaling": {"enabled": True}, "gateway": {"enabled": True}})
+    assert str(err.value).count("triton: ") == 3
+
+
+# (id, values, fragment of the schema error: the path and the constraint)
+SCHEMA_VIOLATIONS = [
+    ("an unknown top-level key", {"replicas": 2}, "additional properties 'replicas' not allowed"),
+    ("an unknown nested key", {"gpu": {"type": "a100"}}, "additional properties 'type' not allowed"),
+    ("a misspelt probe key", {"probes": {"startup": {"failureThreshold": 3}}}, "additional properties 'failureThreshold'"),
+    ("a bad pull policy", {"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    ("a bad digest", {"image": {"digest": "latest"}}, "/image/digest"),
+    ("a bad service type", {"service": {"type": "External"}}, "/service/type"),
+    ("a port out of range", {"service": {"ports": {"http": 70000}}}, "/service/ports/http"),
+    ("a node port out of range", {"service": {"nodePorts": {"grpc": 8001}}}, "/service/nodePorts/grpc"),
+    ("an unknown repository source", {"modelRepository": {"source": "hdfs"}}, "/modelRepository/source"),
+    ("an s3 url without the scheme", {"modelRepository": {"s3": {"url": "https://bucket/m"}}}, "/modelRepository/s3/url"),
+    ("a gcs url with the s3 scheme", {"modelRepository": {"gcs": {"url": "s3://bucket/m"}}}, "/modelRepository/gcs/url"),
+    ("an irsa value that is not a role arn", {"modelRepository": {"s3": {"irsaRoleArn": "triton-role"}}}, "/modelRepository/s3/irsaRoleArn"),
+    ("an unknown model control mode", {"server": {"modelControlMode": "auto"}}, "/server/modelControlMode"),
+    ("a negative gpu count", {"gpu": {"count": -1}}, "/gpu/count"),
+    ("a gpu count as text", {"gpu": {"count": "one"}}, "/gpu/count"),
+    ("a malformed mig profile", {"gpu": {"mig": {"profile": "half"}}}, "/gpu/mig/profile"),
+    ("a shm size in GB", {"shm": {"sizeLimit": "1GB"}}, "/shm/sizeLimit"),
+    ("a startup budget under ten seconds", {"probes": {"startup": {"budgetSeconds": 5}}}, "/probes/startup/budgetSeconds"),
+    ("an unknown autoscaling metric", {"autoscaling": {"metric": "cpu"}}, "/autoscaling/metric"),
+    ("an unknown metrics source", {"autoscaling": {"metricsSource": "datadog"}}, "/autoscaling/metricsSource"),
+    ("a target that is not a quantity", {"autoscaling": {"targets": {"queueTimePerRequest": "20ms"}}}, "/autoscaling/targets/queueTimePerRequest"),
+    ("an unknown ingress controller", {"ingress": {"controller": "istio"}}, "/ingress/controller"),
+    ("a canary weight above 100", {"gateway": {"canary": {"weight": 150}}}, "/gateway/canary/weight"),
+    ("a scrape interval without a unit", {"metrics": {"serviceMonitor": {"interval": "15"}}}, "/metrics/serviceMonitor/interval"),
+    ("an unknown engine cache type", {"engineBuild": {"cache": {"type": "hostPath"}}}, "/engineBuild/cache/type"),
+    ("an engine model without a name", {"engineBuild": {"models": [{"minShapes": "x:1"}]}}, "/engineBuild/models/0"),
+    ("a test model version that is not a number", {"tests": {"modelVersion": "latest"}}, "/tests/modelVersion"),
+    ("a negative replica count", {"replicaCount": -1}, "/replicaCount"),
+    ("an unknown spread policy", {"topologySpread": {"whenUnsatisfiable": "Never"}}, "/topologySpread/whenUnsatisfiable"),
+    ("a failure ratio above one", {"metrics": {"prometheusRule": {"alerts": {"failureRatio": 5}}}}, "/metrics/prometheusRule/alerts/failureRatio"),
+]
+
+
+@pytest.mark.parametrize("values, fragment", [pytest.param(v, f, id=i) for i, v, f in SCHEMA_VIOLATIONS])
+def test_a_schema_violation_should_be_refused_naming_the_key(chart, render, values, fragment):
+    with pytest.raises(helm_python.HelmValuesError) as err:
+        render(values)
+    assert fragment in str(err.value), str(err.value)
+    with pytest.raises(helm_python.HelmValuesError):
+        chart.validate_schema(values)

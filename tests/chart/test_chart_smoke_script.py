@@ -1,0 +1,46 @@
+"""The `helm test` script builds valid random inputs from model metadata."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import chartkit
+
+np = pytest.importorskip("numpy")
+
+spec = importlib.util.spec_from_file_location("smoke_test", chartkit.CHART / "files" / "smoke_test.py")
+smoke = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(smoke)
+
+
+def test_variable_dimensions_including_the_batch_should_become_one():
+    assert smoke.concrete_shape([-1, 1, 28, 28]) == [1, 1, 28, 28]
+
+
+def test_random_inputs_should_match_each_inputs_datatype_and_shape():
+    meta = {"name": "digits", "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]},
+                                         {"name": "ids", "datatype": "INT64", "shape": [4]},
+                                         {"name": "mask", "datatype": "BOOL", "shape": [2]}]}
+    inputs = smoke.random_inputs(meta)
+    assert inputs["image"][0] == "FP32" and inputs["image"][1].shape == (1, 1, 28, 28)
+    assert inputs["image"][1].dtype == np.float32
+    assert inputs["ids"][1].dtype == np.int64 and inputs["mask"][1].dtype == np.bool_
+
+
+def test_a_model_with_bytes_inputs_should_be_skipped_for_random_data():
+    assert smoke.random_inputs({"inputs": [{"name": "IMAGE", "datatype": "BYTES", "shape": [-1, 1]}]}) is None
+
+
+def test_a_named_model_should_be_the_only_candidate():
+    assert smoke.candidates(None, "linear", "1") == [("linear", "1")]
+
+
+def test_without_a_model_every_ready_model_should_be_a_candidate_in_index_order():
+    class Index:
+        def get_model_repository_index(self):
+            return [{"name": "a", "version": "1", "state": "READY"}, {"name": "b", "state": "UNAVAILABLE"},
+                    {"name": "c", "version": "2", "state": "READY"}]
+
+    assert smoke.candidates(Index(), "", "") == [("a", "1"), ("c", "2")]
