@@ -1,0 +1,537 @@
+"""Side by side: our local Triton against TorchServe, a Flask microservice and the in-process limit.
+
+Same models (the digits ConvNet, the ResNet-18-style classifier), same inputs (one random
+float32 sample per request, the same bytes for every system), the same closed-loop load
+generator (tritonctl.tune.load: one request function per system) at the same concurrencies, one
+run, one machine. Servers run one at a time, each given the whole machine:
+
+  inproc-onnxruntime / inproc-torchscript   the model called in this process; "concurrency" c is
+                                            the batch size c (the limit: the best of them)
+  triton-{onnx,torchscript}-{grpc,http}     `tritonctl serve`'s Triton (explicit mode), tritonclient
+                                            asyncio clients, binary tensors both ways
+  torchserve                                TorchServe 0.12 + benchmarks/torchserve_handler.py, raw
+                                            float32 body, server-side batching (see --ts-*)
+  flask                                     benchmarks/flask_app.py under gunicorn, one worker per core
+
+Usage (what `make bench-peers` runs)::
+
+    .venv/bin/python benchmarks/peers.py --peers-venv .venv-peers
+
+It prints the table, writes benchmarks/.work/peers/{results.json,results.csv,peers.png} and, with
+--results-md, the Markdown table for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from tritonctl.tune.load import Window, TritonTarget, run_async  # noqa: E402
+
+try:  # THE load generator of `tritonctl bench`: windows until perf_analyzer's stability rule holds
+    from tritonctl.bench.sweep import _measure_level
+    from tritonctl.bench.stability import StabilityRule
+except ImportError:  # tritonctl.bench not installed: the same closed loop, one fixed window
+    _measure_level = None
+
+GENERATOR = "tritonctl.bench.sweep" if _measure_level else "tritonctl.tune.load"
+
+MODELS = {
+    "digits": {"shape": (1, 28, 28), "onnx": "digits", "torchscript": "digits_torchscript",
+               "in": "image", "out": "logits", "ts_in": "image__0", "ts_out": "logits__0"},
+    "resnet18": {"shape": (3, 224, 224), "onnx": "resnet18", "torchscript": "resnet18_torchscript",
+                 "in": "image", "out": "logits", "ts_in": "image__0", "ts_out": "logits__0"},
+}
+SYSTEMS = ["inproc-onnxruntime", "inproc-torchscript", "triton-onnx-grpc", "triton-onnx-http",
+           "triton-torchscript-grpc", "triton-torchscript-http", "torchserve", "flask"]
+CORES = len(os.sched_getaffinity(0))
+
+
+async def measure(send, concurrency: int, duration: float, warmup: float, batch: int = 1, label: str = "") -> Window:
+    """One concurrency level of ``send`` (a zero-argument coroutine function), by the shared generator.
+
+    With tritonctl.bench: windows of duration/3 s until three agree within 10 % (at most 6);
+    the figures are the last three merged. ``batch`` converts requests to samples.
+    """
+    if _measure_level is None:
+        async def counted():
+            await send()
+            return batch
+
+        return await run_async(counted, concurrency, duration, warmup)
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(warmup_s=warmup, window_s=max(duration / 3, 0.5), label=label,
+                          rule=StabilityRule(percentage=10.0, windows=3, max_windows=6))
+    m = await _measure_level(send, concurrency, cfg)
+    return Window(concurrency=concurrency, requests=m.requests, samples=m.requests * batch, errors=m.errors,
+                  seconds=m.duration_s, throughput=m.throughput * batch, p50_ms=m.p50_ms, p95_ms=m.p95_ms,
+                  p99_ms=m.p99_ms, mean_ms=m.avg_ms, extra={"stable": m.stable, "windows": m.windows,
+                                                              "client_cpu_pct": round(m.client_cpu_pct, 1)})
+
+
+def log(msg: str) -> None:
+    print(f"[peers {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def sample(model: str, batch: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(1234)
+    return rng.random((batch, *MODELS[model]["shape"]), dtype=np.float32)
+
+
+def free_port() -> int:
+    from tritonctl.server.launcher import free_port as fp
+
+    return fp()
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before it answered {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f}s")
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------
+# the limit: the model in this process, batch size = concurrency column
+# ---------------------------------------------------------------------------------------------
+def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list, systems) -> None:
+    import onnxruntime as ort
+    import torch
+
+    torch.set_num_threads(CORES)
+    for model in models:
+        spec = MODELS[model]
+        if "inproc-onnxruntime" in systems:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = CORES
+            opts.inter_op_num_threads = 1
+            sess = ort.InferenceSession(str(repo / spec["onnx"] / "1" / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+            for c in concurrencies:
+                x = sample(model, c)
+
+                async def send(x=x):
+                    sess.run([spec["out"]], {spec["in"]: x})
+                    await asyncio.sleep(0)  # let the generator's window timer run between calls
+
+                w = asyncio.run(measure(send, 1, duration, warmup, batch=c))
+                w.concurrency = c
+                add(rows, model, "inproc-onnxruntime", w)
+        if "inproc-torchscript" in systems:
+            m = torch.jit.load(str(repo / spec["torchscript"] / "1" / "model.pt"), map_location="cpu").eval()
+
+            for c in concurrencies:
+                x = torch.from_numpy(sample(model, c))
+
+                async def send(x=x):
+                    with torch.inference_mode():
+                        m(x)
+                    await asyncio.sleep(0)
+
+                w = asyncio.run(measure(send, 1, duration, warmup, batch=c))
+                w.concurrency = c
+                add(rows, model, "inproc-torchscript", w)
+
+
+# ---------------------------------------------------------------------------------------------
+# our Triton
+# ---------------------------------------------------------------------------------------------
+def bench_triton(models, concurrencies, duration, warmup, repo: Path, work: Path, rows: list, systems) -> None:
+    from tritonctl.server.launcher import LocalServer, ServerOptions
+
+    wanted = [s for s in systems if s.startswith("triton-")]
+    if not wanted:
+        return
+    names = [MODELS[m][f] for m in models for f in ("onnx", "torchscript") if any(s.startswith(f"triton-{f}") for s in wanted)]
+    opts = ServerOptions(repository=repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port(),
+                         address="127.0.0.1", model_control_mode="explicit", load_models=names,
+                         state_dir=work / "triton", exit_timeout_secs=5)
+    server = LocalServer(opts).start()
+    try:
+        index = server.wait_ready(300)
+        bad = [m for m in index if m.get("name") in names and m.get("state") != "READY"]
+        if bad:
+            raise RuntimeError(f"Triton did not load {bad}; log: {opts.log_path}")
+        for model in models:
+            spec = MODELS[model]
+            for system in wanted:
+                _, fmt, proto = system.split("-")
+                served = spec[fmt]
+                inp, out = (spec["in"], spec["out"]) if fmt == "onnx" else (spec["ts_in"], spec["ts_out"])
+                url = opts.grpc_url if proto == "grpc" else opts.http_url
+                log(f"{model} {system}")
+
+                async def go():
+                    async with TritonTarget(url, proto, served, {inp: sample(model)}, [out]) as target:
+                        await target()
+                        return [await measure(target.__call__, c, duration, warmup) for c in concurrencies]
+
+                for w in asyncio.run(go()):
+                    add(rows, model, system, w)
+    finally:
+        server.stop(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# plain-HTTP peers (TorchServe, Flask): one aiohttp session, raw float32 body
+# ---------------------------------------------------------------------------------------------
+def bench_http(model: str, system: str, url: str, concurrencies, duration, warmup, rows: list) -> None:
+    import aiohttp
+
+    body = sample(model).tobytes()
+    headers = {"Content-Type": "application/octet-stream"}
+
+    async def go():
+        conn = aiohttp.TCPConnector(limit=0, force_close=False)
+        async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=120)) as session:
+
+            async def request() -> int:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    payload = await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"HTTP {resp.status}: {payload[:200]!r}")
+                return 1
+
+            await request()  # fail fast on a broken deployment
+            return [await measure(request, c, duration, warmup) for c in concurrencies]
+
+    log(f"{model} {system}")
+    for w in asyncio.run(go()):
+        add(rows, model, system, w)
+
+
+def bench_torchserve(models, concurrencies, duration, warmup, repo, work, venv, rows, args) -> None:
+    ts_dir = work / "torchserve"
+    if ts_dir.exists():
+        shutil.rmtree(ts_dir)
+    store = ts_dir / "model_store"
+    store.mkdir(parents=True)
+    for model in models:
+        spec = MODELS[model]
+        workers = args.ts_workers
+        threads = max(1, CORES // workers)
+        cfg = ts_dir / f"{model}-config.yaml"
+        cfg.write_text(
+            f"minWorkers: {workers}\nmaxWorkers: {workers}\nbatchSize: {args.ts_batch[model]}\n"
+            f"maxBatchDelay: {args.ts_delay_ms[model]}\nresponseTimeout: 120\n"
+            f"handler:\n  shape: {list(spec['shape'])}\n  threads: {threads}\n"
+        )
+        subprocess.run([str(venv / "bin" / "torch-model-archiver"), "--model-name", model, "--version", "1.0",
+                        "--serialized-file", str(repo / spec["torchscript"] / "1" / "model.pt"),
+                        "--handler", str(Path(__file__).parent / "torchserve_handler.py"),
+                        "--config-file", str(cfg), "--export-path", str(store), "--force"], check=True)
+    ports = {k: free_port() for k in ("inference", "management", "metrics")}
+    props = ts_dir / "config.properties"
+    props.write_text("\n".join([
+        f"inference_address=http://127.0.0.1:{ports['inference']}",
+        f"management_address=http://127.0.0.1:{ports['management']}",
+        f"metrics_address=http://127.0.0.1:{ports['metrics']}",
+        f"model_store={store}",
+        "load_models=" + ",".join(f"{m}.mar" for m in models),
+        "disable_token_authorization=true",
+        "disable_system_metrics=true",
+        "install_py_dep_per_model=false",
+        "job_queue_size=1000",
+        f"number_of_netty_threads={CORES}",
+        f"netty_client_threads={CORES}",
+        "default_response_timeout=120",
+        "",
+    ]))
+    env = dict(os.environ, PATH=f"{venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(ts_dir / "logs"),
+               METRICS_LOCATION=str(ts_dir / "logs"))
+    env.pop("PYTHONPATH", None)
+    log_file = open(ts_dir / "torchserve.out", "wb")
+    proc = subprocess.Popen([str(venv / "bin" / "torchserve"), "--start", "--foreground", "--ncs",
+                             "--model-store", str(store), "--ts-config", str(props), "--disable-token-auth"],
+                            cwd=ts_dir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{ports['inference']}/ping", 180, proc, "torchserve")
+        for model in models:  # ping answers before the workers are up: wait for each model's workers
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{ports['management']}/models/{model}", timeout=5) as r:
+                        info = json.loads(r.read())[0]
+                    if sum(1 for w in info.get("workers", []) if w.get("status") == "READY") >= args.ts_workers:
+                        break
+                except OSError:
+                    pass
+                time.sleep(1)
+            else:
+                raise RuntimeError(f"torchserve workers for {model} not ready; see {ts_dir}/logs")
+        for model in models:
+            bench_http(model, "torchserve", f"http://127.0.0.1:{ports['inference']}/predictions/{model}",
+                       concurrencies, duration, warmup, rows)
+    finally:
+        stop_group(proc)
+        log_file.close()
+
+
+def bench_flask(models, concurrencies, duration, warmup, repo, work, venv, rows) -> None:
+    port = free_port()
+    env = dict(os.environ, TORCH_THREADS="1",
+               PEERS_MODELS=",".join(f"{m}={repo / MODELS[m]['torchscript'] / '1' / 'model.pt'}" for m in models))
+    env.pop("PYTHONPATH", None)
+    (work / "flask").mkdir(parents=True, exist_ok=True)
+    log_file = open(work / "flask" / "gunicorn.log", "wb")
+    proc = subprocess.Popen([str(venv / "bin" / "gunicorn"), "-w", str(CORES), "-b", f"127.0.0.1:{port}",
+                             "--backlog", "2048", "--timeout", "120", "--chdir", str(Path(__file__).parent), "flask_app:app"],
+                            env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", 120, proc, "gunicorn")
+        for model in models:
+            bench_http(model, "flask", f"http://127.0.0.1:{port}/predict/{model}", concurrencies, duration, warmup, rows)
+    finally:
+        stop_group(proc)
+        log_file.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+def add(rows: list, model: str, system: str, w: Window) -> None:
+    rows.append({"model": model, "system": system, "concurrency": w.concurrency, "throughput": round(w.throughput, 2),
+                 "p50_ms": round(w.p50_ms, 3), "p99_ms": round(w.p99_ms, 3), "requests": w.requests, "errors": w.errors,
+                 "first_error": w.first_error, **w.extra})
+    log(f"  {model} {system} c={w.concurrency}: {w.throughput:.1f}/s p50 {w.p50_ms:.2f} ms p99 {w.p99_ms:.2f} ms"
+        + (f" errors {w.errors} ({w.first_error})" if w.errors else ""))
+
+
+def best(rows, model, system):
+    rs = [r for r in rows if r["model"] == model and r["system"] == system and r["requests"] and not r["errors"]]
+    return max(rs, key=lambda r: r["throughput"]) if rs else None
+
+
+def summary(rows, models) -> list[dict]:
+    out = []
+    for model in models:
+        systems = [s for s in SYSTEMS if any(r["model"] == model and r["system"] == s for r in rows)]
+        ours = [b for b in (best(rows, model, s) for s in systems if s.startswith("triton-")) if b]
+        our = max(ours, key=lambda r: r["throughput"]) if ours else None
+        for s in systems:
+            b = best(rows, model, s)
+            if b is None:
+                continue
+            out.append({"model": model, "system": s, "best": b["throughput"], "at": b["concurrency"], "p99": b["p99_ms"],
+                        "ratio_to_ours": (b["throughput"] / our["throughput"]) if our else float("nan"),
+                        "ours": our["system"] if our else ""})
+    return out
+
+
+def targets(rows, models) -> list[tuple[str, str, bool]]:
+    """The issue's targets, each (what, figures, met)."""
+    res = []
+    for model in models:
+        s = {x["system"]: x for x in summary(rows, model and [model])}
+        ours = max((v for k, v in s.items() if k.startswith("triton-")), key=lambda v: v["best"], default=None)
+        if ours is None:
+            continue
+        if "torchserve" in s:
+            ts = s["torchserve"]
+            ok = ours["best"] >= 2 * ts["best"] and ours["p99"] < ts["p99"]
+            res.append((f"{model}: Triton >= 2x TorchServe, lower p99",
+                        f"{ours['best']:.0f} vs {ts['best']:.0f}/s = {ours['best'] / ts['best']:.2f}x; p99 {ours['p99']:.1f} vs {ts['p99']:.1f} ms", ok))
+        if "flask" in s:
+            fl = s["flask"]
+            res.append((f"{model}: Triton >= 3x Flask", f"{ours['best']:.0f} vs {fl['best']:.0f}/s = {ours['best'] / fl['best']:.2f}x",
+                        ours["best"] >= 3 * fl["best"]))
+        lim = [v for k, v in s.items() if k.startswith("inproc-")]
+        if lim:
+            top = max(lim, key=lambda v: v["best"])
+            need = 0.85 if model == "resnet18" else 0.4
+            res.append((f"{model}: Triton >= {need}x in-process limit",
+                        f"{ours['best']:.0f} vs {top['best']:.0f}/s ({top['system']} batch {top['at']}) = {ours['best'] / top['best']:.2f}x",
+                        ours["best"] >= need * top["best"]))
+    return res
+
+
+def markdown(rows, models, meta) -> str:
+    lines = [f"# Side-by-side serving benchmark", "",
+             f"Generated by `make bench-peers` (benchmarks/peers.py) on {meta['date']}.", "",
+             f"- machine: {meta['machine']}",
+             f"- conditions: {meta['conditions']}",
+             f"- load: closed loop, concurrencies {meta['concurrency']}, {meta['duration']} s measured after {meta['warmup']} s warm-up per point; "
+             "one float32 sample per request (in-process rows: concurrency = batch size); "
+             f"generator: {meta['generator']}",
+             f"- peers: {meta['peers']}", ""]
+    lines += ["## Best throughput per system (best over concurrency)", "",
+              "| model | system | best samples/s | at concurrency | p99 there (ms) | ratio to ours |",
+              "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for s in summary(rows, models):
+        lines.append(f"| {s['model']} | {s['system']} | {s['best']:.1f} | {s['at']} | {s['p99']:.1f} | {s['ratio_to_ours']:.2f} |")
+    lines += ["", "Ours = the best Triton row of each model.", "", "## Targets (issue 6)", "",
+              "| target | figures | met |", "| --- | --- | --- |"]
+    for what, fig, ok in targets(rows, models):
+        lines.append(f"| {what} | {fig} | {'yes' if ok else 'NO'} |")
+    lines += ["", "## Every point", "", "| model | system | concurrency | samples/s | p50 (ms) | p99 (ms) | errors |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['system']} | {r['concurrency']} | {r['throughput']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
+    lines += ["", "![throughput against p99](peers.png)", ""]
+    return "\n".join(lines)
+
+
+def print_table(rows, models) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=160)
+    t = Table(title="every point", title_justify="left")
+    for c in ("model", "system", "conc", "samples/s", "p50 ms", "p99 ms", "errors"):
+        t.add_column(c, justify="left" if c in ("model", "system") else "right")
+    for r in rows:
+        t.add_row(r["model"], r["system"], str(r["concurrency"]), f"{r['throughput']:.1f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["errors"]))
+    con.print(t)
+    t = Table(title="best throughput per system, as a ratio to ours (best Triton row)", title_justify="left")
+    for c in ("model", "system", "best samples/s", "at conc", "p99 ms", "ratio to ours"):
+        t.add_column(c, justify="left" if c in ("model", "system") else "right")
+    for s in summary(rows, models):
+        t.add_row(s["model"], s["system"], f"{s['best']:.1f}", str(s["at"]), f"{s['p99']:.1f}", f"{s['ratio_to_ours']:.2f}")
+    con.print(t)
+    for what, fig, ok in targets(rows, models):
+        con.print(f"{'MET ' if ok else 'MISS'}  {what}: {fig}", markup=False)
+
+
+def plot(rows, models, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 5.5), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for s in SYSTEMS:
+            pts = [(r["p99_ms"], r["throughput"], r["concurrency"]) for r in rows
+                   if r["model"] == model and r["system"] == s and r["requests"]]
+            if not pts:
+                continue
+            xs, ys, cs = zip(*pts)
+            ls = ":" if s.startswith("inproc") else ("-" if s.startswith("triton") else "--")
+            ax.plot(xs, ys, marker="o", ls=ls, label=s)
+        ax.set_xscale("log")
+        ax.set_xlabel("p99 latency (ms, log)")
+        ax.set_ylabel("throughput (samples/s)")
+        ax.set_title(f"{model}: throughput vs p99, concurrency 1..32")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{CORES} cores ({cpu or platform.processor()}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="digits,resnet18")
+    p.add_argument("--systems", default=",".join(SYSTEMS))
+    p.add_argument("--concurrency", default="1,2,4,8,16,32")
+    p.add_argument("--duration", type=float, default=6.0, help="measured seconds per point")
+    p.add_argument("--warmup", type=float, default=1.5, help="unmeasured seconds before each point")
+    p.add_argument("--repository", default=str(ROOT / "model_repository"))
+    p.add_argument("--peers-venv", default=str(ROOT / ".venv-peers"), help="venv with torchserve, torch-model-archiver, flask, gunicorn")
+    p.add_argument("--work", default=str(ROOT / "benchmarks" / ".work"))
+    p.add_argument("--results-md", help="write the Markdown report here (e.g. benchmarks/RESULTS.md)")
+    p.add_argument("--conditions", default="other work may have shared the machine during the run",
+                   help="a sentence for the report: what else ran")
+    p.add_argument("--ts-workers", type=int, default=1, help="TorchServe workers per model (torch threads = cores / workers)")
+    p.add_argument("--ts-batch", default="digits=16,resnet18=8", help="TorchServe batchSize per model")
+    p.add_argument("--ts-delay-ms", default="digits=2,resnet18=5", help="TorchServe maxBatchDelay (ms) per model")
+    args = p.parse_args(argv)
+    args.ts_batch = {k: int(v) for k, v in (x.split("=") for x in args.ts_batch.split(","))}
+    args.ts_delay_ms = {k: int(v) for k, v in (x.split("=") for x in args.ts_delay_ms.split(","))}
+    models = [m for m in args.models.split(",") if m]
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = [m for m in models if m not in MODELS] + [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        p.error(f"unknown {unknown}; models: {list(MODELS)}, systems: {SYSTEMS}")
+    conc = [int(c) for c in args.concurrency.split(",")]
+    repo, work, venv = Path(args.repository).resolve(), Path(args.work).resolve(), Path(args.peers_venv).resolve()
+    for m in models:
+        for f, fn in (("onnx", "model.onnx"), ("torchscript", "model.pt")):
+            if not (repo / MODELS[m][f] / "1" / fn).exists():
+                p.error(f"{repo / MODELS[m][f] / '1' / fn} is missing: run `make models` first")
+    out = work / "peers"
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    started = dt.datetime.now(dt.timezone.utc)
+    try:
+        bench_inproc(models, conc, args.duration, args.warmup, repo, rows, systems)
+        bench_triton(models, conc, args.duration, args.warmup, repo, work, rows, systems)
+        if "torchserve" in systems:
+            bench_torchserve(models, conc, args.duration, args.warmup, repo, work, venv, rows, args)
+        if "flask" in systems:
+            bench_flask(models, conc, args.duration, args.warmup, repo, work, venv, rows)
+    finally:
+        meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "conditions": args.conditions,
+                "concurrency": conc, "duration": args.duration, "generator": GENERATOR, "warmup": args.warmup,
+                "peers": f"TorchServe 0.12.0 (workers {args.ts_workers}, batchSize {args.ts_batch}, maxBatchDelay ms {args.ts_delay_ms}); "
+                         f"Flask under gunicorn, {CORES} sync workers x 1 torch thread"}
+        (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        with open(out / "results.csv", "w", newline="") as f:
+            wr = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["model"])
+            wr.writeheader()
+            wr.writerows(rows)
+    if not rows:
+        return 1
+    print_table(rows, models)
+    plot(rows, models, out / "peers.png")
+    log(f"wrote {out}/results.json, results.csv, peers.png")
+    if args.results_md:
+        md = Path(args.results_md)
+        md.write_text(markdown(rows, models, meta))
+        shutil.copy(out / "peers.png", md.parent / "peers.png")
+        log(f"wrote {md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
