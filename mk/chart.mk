@@ -1,0 +1,29 @@
+# Chart workflows: helm/triton rendered, linted and tested with Helm's own engine
+# (helm-python-sdk in .venv; no helm binary), checkov in its own venv (it pins many packages).
+CHART_DIR := helm/triton
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_PIN ?= checkov==3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHARTKIT := $(PY) tests/chart/chartkit.py
+
+.PHONY: checkov chart-lint chart-test chart-docs k8s
+
+checkov: $(CHECKOV_VENV)/.installed ## install checkov into its own venv (.venv-checkov), used by the chart tests
+
+$(CHECKOV_VENV)/.installed:
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q $(CHECKOV_PIN)
+	touch $@
+
+chart-lint: install ## lint the chart with Helm's engine (strict), for the defaults and every ci/*-values.yaml
+	$(CHARTKIT) lint
+
+chart-test: install $(CHECKOV_VENV)/.installed ## render, validate (Kubernetes 1.30 schemas), checkov-scan and test the chart
+	$(PY) -m pytest -q tests/chart
+
+chart-docs: install ## regenerate the parameter table of helm/triton/README.md from values.yaml
+	$(CHARTKIT) readme
+
+k8s: install ## regenerate the plain manifests in k8s/triton/ from the chart and k8s/values.yaml
+	$(CHARTKIT) k8s
