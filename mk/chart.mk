@@ -20,7 +20,7 @@ chart-lint: install ## lint the chart with Helm's engine (strict), for the defau
 	$(CHARTKIT) lint
 
 chart-test: install $(CHECKOV_VENV)/.installed ## render, validate (Kubernetes 1.30 schemas), checkov-scan and test the chart
-	$(PY) -m pytest -q tests/chart
+	CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest -q tests/chart
 
 chart-docs: install ## regenerate the parameter table of helm/triton/README.md from values.yaml
 	$(CHARTKIT) readme

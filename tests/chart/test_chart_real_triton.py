@@ -1,0 +1,115 @@
+"""The chart's Triton arguments start a real Triton (the binary of nvidia-pytriton, on CPU):
+the probe paths answer, the `helm test` script passes against it, and every Triton metric the
+chart's rules, KEDA queries and dashboard use is on its /metrics endpoint."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import chartkit
+from conftest import triton_container
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+MODEL_PY = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        out = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", (2 * x).astype(np.float32))]))
+        return out
+'''
+CONFIG = '''name: "double"
+backend: "python"
+max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+'''
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except (urllib.error.URLError, OSError):  # not listening yet
+        return 0, ""
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory, render, scenario_values):
+    launcher = pytest.importorskip("tritonctl.server.launcher")
+    try:
+        dist = launcher.find_distribution()
+    except Exception as exc:  # no nvidia-pytriton in this environment
+        pytest.skip(f"no local Triton binary: {exc}")
+    tmp = tmp_path_factory.mktemp("triton")
+    repo = tmp / "repo"
+    (repo / "double" / "1").mkdir(parents=True)
+    (repo / "double" / "config.pbtxt").write_text(CONFIG)
+    (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
+    ports = {name: launcher.free_port() for name in ("http", "grpc", "metrics")}
+
+    args = triton_container(render(scenario_values["cpu-only-values"]))["args"]
+    replaced = {"--model-repository": str(repo), **{f"--{n}-port": str(p) for n, p in ports.items()}}
+    args = [f"{a.split('=')[0]}={replaced[a.split('=')[0]]}" if a.split("=")[0] in replaced else a for a in args]
+    backend_dir = launcher.prepare_backend_dir(tmp / "state", dist)
+    log = tmp / "triton.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([str(dist.binary), *args, f"--backend-directory={backend_dir}"],
+                                stdout=out, stderr=subprocess.STDOUT, env=launcher.server_env(dist))
+    base = f"http://localhost:{ports['http']}"
+    try:
+        deadline = time.monotonic() + 90
+        while get(f"{base}/v2/health/ready")[0] != 200:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Triton did not become ready with the chart's args {args}:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield {"base": base, "ports": ports, "args": args, "log": log}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_args(triton):
+    assert get(f"{triton['base']}/v2/health/ready")[0] == 200
+    assert get(f"{triton['base']}/v2/health/live")[0] == 200
+
+
+def test_the_helm_test_script_should_pass_against_a_real_triton(triton):
+    env = {**os.environ, "TRITON_HOST": "localhost", "HTTP_PORT": str(triton["ports"]["http"]),
+           "GRPC_PORT": str(triton["ports"]["grpc"]), "TIMEOUT_SECONDS": "30"}
+    proc = subprocess.run([sys.executable, str(chartkit.CHART / "files" / "smoke_test.py")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "grpc: double -> y" in proc.stdout and "http: double -> y" in proc.stdout
+
+
+def test_every_non_gpu_metric_the_chart_queries_should_be_exposed_by_triton(triton, render, scenario_values):
+    test_the_helm_test_script_should_pass_against_a_real_triton(triton)
+    status, text = get(f"http://localhost:{triton['ports']['metrics']}/metrics")
+    assert status == 200
+    exposed = set(re.findall(r"^(nv_[a-z_]+)", text, re.M))
+    rendered = "\n".join("\n".join(render(scenario_values[s], raw=True).values())
+                         for s in ("autoscaling-adapter-values", "keda-values"))
+    rendered += (chartkit.CHART / "files" / "dashboard.json").read_text()
+    used = {m for m in re.findall(r"\bnv_[a-z_]+", rendered) if not m.startswith(("nv_gpu_", "nv_energy_"))}
+    assert used - exposed == set(), f"not on /metrics: {sorted(used - exposed)}"
