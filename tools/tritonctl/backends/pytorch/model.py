@@ -8,9 +8,11 @@ What it does like the native backend:
   * accepts exactly the tensor names the native backend accepts (tritonctl.naming): inputs all
     named like the forward() arguments or all ``<name>__<index>``; outputs ``<name>__<index>``,
     index = position in the returned tuple; anything else is refused at load time;
-  * honours the parameters ``INTRA_OP_THREAD_COUNT`` / ``INTER_OP_THREAD_COUNT`` (default: the
-    machine's cores divided by the instance count, and 1) and ``ENABLE_INFERENCE_MODE``
-    (default true);
+  * honours the parameters ``INTRA_OP_THREAD_COUNT`` / ``INTER_OP_THREAD_COUNT`` (default 1 and
+    1: torch's OpenMP workers spin-wait and collapse when they share the cores with Triton's
+    frontends and the clients - measured on 2 cores, digits 238 -> 1436 samples/s and ResNet-18
+    3.6 -> 12 samples/s with 1 thread instead of 2; scale across cores with instances, see
+    benchmarks/NOTES.md) and ``ENABLE_INFERENCE_MODE`` (default true);
   * runs a dynamic batch as ONE forward() call; a bad request fails alone (see batching.py).
 """
 
@@ -20,7 +22,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tritonctl.naming import check_torchscript_inputs, check_torchscript_outputs, index_of
-from tritonctl.server.batching import Batcher, ConfigError, ModelInfo, default_thread_count, model_file
+from tritonctl.server.batching import Batcher, ConfigError, ModelInfo, model_file
 
 
 def forward_arguments(module) -> tuple[list[str], int]:
@@ -63,7 +65,7 @@ class TritonPythonModel:
         self.info = ModelInfo.from_args(args)
         path = model_file(args, self.info, "model.pt")
         intra = self.info.int_parameter(
-            "INTRA_OP_THREAD_COUNT", default=default_thread_count(self.info.instance_count)
+            "INTRA_OP_THREAD_COUNT", default=1
         )
         inter = self.info.int_parameter("INTER_OP_THREAD_COUNT", default=1)
         if intra > 0:
