@@ -11,8 +11,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chartkit  # noqa: E402
-
-SCENARIOS = {p.name.removesuffix(".yaml"): p for p in chartkit.scenario_files()}
+from chart_helpers import SCENARIOS  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,23 +37,3 @@ def scenario_values():
     for name, path in SCENARIOS.items():
         out[name] = yaml.safe_load(path.read_text()) or {}
     return out
-
-
-def find(objs, kind, name=None):
-    """The one object of `kind` (and `name`), or fail."""
-    hits = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
-    assert len(hits) == 1, f"expected one {kind} {name or ''}, got {[o['metadata']['name'] for o in hits]}"
-    return hits[0]
-
-
-def kinds(objs):
-    return sorted(o["kind"] for o in objs)
-
-
-def triton_container(objs):
-    dep = find(objs, "Deployment")
-    return next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "triton")
-
-
-def pod_spec(objs):
-    return find(objs, "Deployment")["spec"]["template"]["spec"]

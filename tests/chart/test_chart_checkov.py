@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import chartkit
-from conftest import SCENARIOS
+from chart_helpers import SCENARIOS
 
 CHECKOV = Path(os.environ.get("CHECKOV", chartkit.ROOT / ".venv-checkov" / "bin" / "checkov"))
 ALL = ["defaults", *SCENARIOS]

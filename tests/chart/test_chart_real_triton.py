@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import chartkit
-from conftest import triton_container
+from chart_helpers import triton_container
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

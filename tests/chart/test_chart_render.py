@@ -9,7 +9,7 @@ import kubernetes_validate
 import pytest
 
 import chartkit
-from conftest import SCENARIOS
+from chart_helpers import SCENARIOS
 from crd_schemas import SCHEMAS
 
 KUBE = "1.30.0"
@@ -61,7 +61,7 @@ def test_selectors_should_never_contain_the_chart_version(render, scenario_value
 
 
 def test_the_default_render_should_have_exactly_the_core_objects(render):
-    from conftest import kinds
+    from chart_helpers import kinds
 
     assert kinds(render({})) == sorted([
         "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",

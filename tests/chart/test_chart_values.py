@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import chartkit
-from conftest import find, kinds, pod_spec, triton_container
+from chart_helpers import find, kinds, pod_spec, triton_container
 
 
 def args_of(objs):
