@@ -134,11 +134,11 @@ def stop_group(proc: subprocess.Popen, timeout: float = 30) -> None:
 # ---------------------------------------------------------------------------------------------
 # the limit: the model in this process, batch size = concurrency column
 # ---------------------------------------------------------------------------------------------
-def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list, systems) -> None:
+def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list, systems, inproc_torch_threads: int = 1) -> None:
     import onnxruntime as ort
     import torch
 
-    torch.set_num_threads(CORES)
+    torch.set_num_threads(inproc_torch_threads)
     for model in models:
         spec = MODELS[model]
         if "inproc-onnxruntime" in systems:
@@ -175,7 +175,7 @@ def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list
 # ---------------------------------------------------------------------------------------------
 # our Triton
 # ---------------------------------------------------------------------------------------------
-def bench_triton(models, concurrencies, duration, warmup, repo: Path, work: Path, rows: list, systems) -> None:
+def bench_triton(models, concurrencies, duration, warmup, repo: Path, work: Path, rows: list, systems, instances=None) -> None:
     from tritonctl.server.launcher import LocalServer, ServerOptions
 
     wanted = [s for s in systems if s.startswith("triton-")]
@@ -191,6 +191,20 @@ def bench_triton(models, concurrencies, duration, warmup, repo: Path, work: Path
         bad = [m for m in index if m.get("name") in names and m.get("state") != "READY"]
         if bad:
             raise RuntimeError(f"Triton did not load {bad}; log: {opts.log_path}")
+        if instances:  # the tuned instance counts, through the repository API (disk untouched)
+            import tritonclient.http as httpclient
+
+            from tritonctl.tune.runner import config_from_dict, config_to_json
+
+            client = httpclient.InferenceServerClient(opts.http_url, network_timeout=300)
+            for name in names:
+                fmt = "torchscript" if name.endswith("_torchscript") else "onnx"
+                if instances.get(fmt):
+                    cfg = config_from_dict(client.get_model_config(name))
+                    for g in cfg.instance_group:
+                        g.count = instances[fmt]
+                    client.load_model(name, config=config_to_json(cfg))
+                    log(f"{name}: {instances[fmt]} instance(s)")
         for model in models:
             spec = MODELS[model]
             for system in wanted:
@@ -269,6 +283,8 @@ def bench_torchserve(models, concurrencies, duration, warmup, repo, work, venv, 
         "load_models=" + ",".join(f"{m}.mar" for m in models),
         "disable_token_authorization=true",
         "disable_system_metrics=true",
+        "metrics_mode=prometheus",  # no per-request metric lines written to log files
+        "async_logging=true",  # TorchServe's own advice for throughput
         "install_py_dep_per_model=false",
         "job_queue_size=1000",
         f"number_of_netty_threads={CORES}",
@@ -392,6 +408,8 @@ def markdown(rows, models, meta) -> str:
              f"- load: closed loop, concurrencies {meta['concurrency']}, {meta['duration']} s measured after {meta['warmup']} s warm-up per point; "
              "one float32 sample per request (in-process rows: concurrency = batch size); "
              f"generator: {meta['generator']}",
+             f"- in-process: {meta['inproc']}",
+             f"- ours: {meta['triton']}",
              f"- peers: {meta['peers']}", ""]
     lines += ["## Best throughput per system (best over concurrency)", "",
               "| model | system | best samples/s | at concurrency | p99 there (ms) | ratio to ours |",
@@ -482,10 +500,15 @@ def main(argv=None) -> int:
     p.add_argument("--results-md", help="write the Markdown report here (e.g. benchmarks/RESULTS.md)")
     p.add_argument("--conditions", default="other work may have shared the machine during the run",
                    help="a sentence for the report: what else ran")
-    p.add_argument("--ts-workers", type=int, default=1, help="TorchServe workers per model (torch threads = cores / workers)")
+    p.add_argument("--inproc-torch-threads", type=int, default=1,
+                   help="torch intra-op threads in-process (1: OpenMP's spin-waits collapse on shared cores; onnxruntime uses all cores)")
+    p.add_argument("--ts-workers", type=int, default=CORES, help="TorchServe workers per model (torch threads = cores / workers)")
     p.add_argument("--ts-batch", default="digits=16,resnet18=8", help="TorchServe batchSize per model")
     p.add_argument("--ts-delay-ms", default="digits=2,resnet18=5", help="TorchServe maxBatchDelay (ms) per model")
+    p.add_argument("--triton-instances", default="torchscript=2",
+                   help="instance count per format loaded over the repository's (tune's pick; '' keeps the repository's)")
     args = p.parse_args(argv)
+    args.triton_instances = {k: int(v) for k, v in (x.split("=") for x in args.triton_instances.split(",") if x)}
     args.ts_batch = {k: int(v) for k, v in (x.split("=") for x in args.ts_batch.split(","))}
     args.ts_delay_ms = {k: int(v) for k, v in (x.split("=") for x in args.ts_delay_ms.split(","))}
     models = [m for m in args.models.split(",") if m]
@@ -504,8 +527,8 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     started = dt.datetime.now(dt.timezone.utc)
     try:
-        bench_inproc(models, conc, args.duration, args.warmup, repo, rows, systems)
-        bench_triton(models, conc, args.duration, args.warmup, repo, work, rows, systems)
+        bench_inproc(models, conc, args.duration, args.warmup, repo, rows, systems, args.inproc_torch_threads)
+        bench_triton(models, conc, args.duration, args.warmup, repo, work, rows, systems, args.triton_instances)
         if "torchserve" in systems:
             bench_torchserve(models, conc, args.duration, args.warmup, repo, work, venv, rows, args)
         if "flask" in systems:
@@ -513,6 +536,8 @@ def main(argv=None) -> int:
     finally:
         meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "conditions": args.conditions,
                 "concurrency": conc, "duration": args.duration, "generator": GENERATOR, "warmup": args.warmup,
+                "triton": f"repository configs from models.yaml; instance overrides {args.triton_instances}",
+                "inproc": f"onnxruntime {CORES} intra-op threads; torch {args.inproc_torch_threads} thread(s)",
                 "peers": f"TorchServe 0.12.0 (workers {args.ts_workers}, batchSize {args.ts_batch}, maxBatchDelay ms {args.ts_delay_ms}); "
                          f"Flask under gunicorn, {CORES} sync workers x 1 torch thread"}
         (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
