@@ -113,3 +113,14 @@ def test_every_non_gpu_metric_the_chart_queries_should_be_exposed_by_triton(trit
     rendered += (chartkit.CHART / "files" / "dashboard.json").read_text()
     used = {m for m in re.findall(r"\bnv_[a-z_]+", rendered) if not m.startswith(("nv_gpu_", "nv_energy_"))}
     assert used - exposed == set(), f"not on /metrics: {sorted(used - exposed)}"
+
+
+def test_the_helm_test_script_should_send_the_inputs_given_in_values(triton, render):
+    pod = next(o for o in render({"tests": {"model": "double", "inputs": [
+        {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}}) if o["kind"] == "Pod")
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    env.update(TRITON_HOST="localhost", HTTP_PORT=str(triton["ports"]["http"]), GRPC_PORT=str(triton["ports"]["grpc"]))
+    proc = subprocess.run([sys.executable, str(chartkit.CHART / "files" / "smoke_test.py")],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "http: double -> y" in proc.stdout

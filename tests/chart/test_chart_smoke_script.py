@@ -44,3 +44,12 @@ def test_without_a_model_every_ready_model_should_be_a_candidate_in_index_order(
                     {"name": "c", "version": "2", "state": "READY"}]
 
     assert smoke.candidates(Index(), "", "") == [("a", "1"), ("c", "2")]
+
+
+def test_given_inputs_should_use_the_data_from_values_and_encode_bytes():
+    inputs = smoke.given_inputs([{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]},
+                                 {"name": "IMAGE", "datatype": "BYTES", "shape": [1, 1], "data": ["abc"]},
+                                 {"name": "z", "datatype": "INT32", "shape": [3]}])
+    assert inputs["x"][1].tolist() == [[1.0, 2.0]] and inputs["x"][1].dtype == np.float32
+    assert inputs["IMAGE"][1].tolist() == [[b"abc"]]
+    assert inputs["z"][1].shape == (3,) and inputs["z"][1].dtype == np.int32

@@ -564,7 +564,8 @@ def test_engine_build_cache_should_default_to_an_empty_dir(render):
 # ------------------------------------------------------------------ helm test and NOTES
 
 def test_helm_test_should_run_a_smoke_inference_from_the_sdk_image(render):
-    objs = render({"tests": {"model": "linear", "modelVersion": "1"}})
+    inputs = [{"name": "x", "datatype": "FP32", "shape": [1, 10], "data": list(range(10))}]
+    objs = render({"tests": {"model": "linear", "modelVersion": "1", "inputs": inputs}})
     pod = find(objs, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     c = pod["spec"]["containers"][0]
@@ -572,6 +573,7 @@ def test_helm_test_should_run_a_smoke_inference_from_the_sdk_image(render):
     env = env_of(c)
     assert env["TRITON_HOST"]["value"] == "triton.triton.svc"
     assert env["TEST_MODEL"]["value"] == "linear" and env["TEST_MODEL_VERSION"]["value"] == "1"
+    assert json.loads(env["TEST_INPUTS"]["value"]) == inputs
     script = find(objs, "ConfigMap", "triton-test")["data"]["smoke_test.py"]
     assert "tritonclient.grpc" in script and "tritonclient.http" in script
     assert "Pod" not in kinds(render({"tests": {"enabled": False}}))

@@ -4,11 +4,13 @@ Runs in the Triton SDK image (tritonclient installed). With no model named, it r
 repository index and each ready model's metadata, then sends random valid data to the first
 ready model whose inputs are numeric; so it works with any repository.
 
-Environment: TRITON_HOST, HTTP_PORT, GRPC_PORT, TEST_MODEL, TEST_MODEL_VERSION, TIMEOUT_SECONDS.
+Environment: TRITON_HOST, HTTP_PORT, GRPC_PORT, TEST_MODEL, TEST_MODEL_VERSION, TEST_INPUTS (JSON list
+of {name, datatype, shape, data}), TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -43,6 +45,23 @@ def random_inputs(metadata):
             data = rng.integers(0, 2, size=shape).astype(dtype)
         else:
             data = rng.random(size=shape, dtype="float32").astype(dtype)
+        out[spec["name"]] = (spec["datatype"], data)
+    return out
+
+
+def given_inputs(specs):
+    """{input name: (datatype, numpy array)} from tests.inputs; missing data is random."""
+    import numpy as np
+
+    out = {}
+    for spec in specs:
+        shape = [int(d) for d in spec["shape"]]
+        if spec["datatype"] == "BYTES":
+            data = np.array([str(v).encode() for v in spec.get("data") or [""]], dtype=np.object_).reshape(shape)
+        elif spec.get("data"):
+            data = np.array(spec["data"], dtype=NUMPY_TYPES[spec["datatype"]]).reshape(shape)
+        else:
+            data = random_inputs({"inputs": [spec]})[spec["name"]][1]
         out[spec["name"]] = (spec["datatype"], data)
     return out
 
@@ -89,6 +108,7 @@ def main() -> int:
     model = os.environ.get("TEST_MODEL", "")
     version = os.environ.get("TEST_MODEL_VERSION", "")
     timeout = int(os.environ.get("TIMEOUT_SECONDS", "120"))
+    specs = json.loads(os.environ.get("TEST_INPUTS") or "[]")
 
     http = httpclient.InferenceServerClient(http_url)
     grpc = grpcclient.InferenceServerClient(grpc_url)
@@ -96,8 +116,10 @@ def main() -> int:
     print(f"ready: http://{http_url}/v2/health/ready and grpc://{grpc_url}")
 
     for name, ver in candidates(http, model, version):
-        metadata = http.get_model_metadata(name, model_version=ver or "")
-        inputs = random_inputs(metadata)
+        if specs:
+            inputs = given_inputs(specs)
+        else:
+            inputs = random_inputs(http.get_model_metadata(name, model_version=ver or ""))
         if inputs is None:
             print(f"skip {name}: non-numeric input (set tests.model and real data to test it)")
             continue

@@ -67,6 +67,10 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs (printf "pythonBackend.shmDefaultByteSize=%d does not fit in shm.sizeLimit=%s (%d bytes); Python backend models would fail to load. Raise shm.sizeLimit or lower pythonBackend.shmDefaultByteSize." (int64 $v.pythonBackend.shmDefaultByteSize) $v.shm.sizeLimit $shm) -}}
 {{- end -}}
 
+{{- if and .Values.tests.inputs (not .Values.tests.model) -}}
+{{- $msgs = append $msgs "tests.inputs is set but tests.model is empty; the inputs belong to one model. Set tests.model." -}}
+{{- end -}}
+
 {{- /* Monitoring */ -}}
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
 {{- $msgs = append $msgs "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true, so every pod would be scraped twice. Enable one of them." -}}
