@@ -173,3 +173,39 @@ def eager_outputs(module: torch.nn.Module, *arrays: np.ndarray) -> list[np.ndarr
     if isinstance(res, torch.Tensor):
         res = (res,)
     return [r.numpy() for r in res]
+
+
+def build_broken_models(root: Path) -> dict[str, str]:
+    """Models the native backends refuse, each with the fragment of the reason expected."""
+    x = torch.randn(2, 10)
+    lin = Linear(0)
+    expected = {}
+
+    bad = root / "corrupt" / "1"
+    bad.mkdir(parents=True, exist_ok=True)
+    (bad / "model.onnx").write_bytes(b"this is not an onnx file" * 10)
+    write_config(root / "corrupt", linear_config("corrupt", "onnxruntime_onnx"))
+    expected["corrupt"] = "onnxruntime could not read"
+
+    export_onnx(lin, (x,), root / "misnamed_onnx" / "1" / "model.onnx", ["x"], ["y"])
+    write_config(root / "misnamed_onnx", linear_config("misnamed_onnx", "onnxruntime_onnx", in_name="input"))
+    expected["misnamed_onnx"] = "unexpected inference input 'input', allowed inputs are: x"
+
+    export_onnx(lin, (x,), root / "fixed_batch_onnx" / "1" / "model.onnx", ["x"], ["y"], dynamic=False)
+    write_config(root / "fixed_batch_onnx", linear_config("fixed_batch_onnx", "onnxruntime_onnx"))
+    expected["fixed_batch_onnx"] = "the first dimension must be variable-size (-1)"
+
+    export_onnx(lin, (x,), root / "wrong_dtype_onnx" / "1" / "model.onnx", ["x"], ["y"])
+    cfg = linear_config("wrong_dtype_onnx", "onnxruntime_onnx")
+    cfg.input[0].data_type = mc.TYPE_FP16
+    write_config(root / "wrong_dtype_onnx", cfg)
+    expected["wrong_dtype_onnx"] = "unexpected datatype TYPE_FP16 for inference input 'x', expecting TYPE_FP32"
+
+    save_torchscript(lin, (x,), root / "misnamed_torchscript" / "1" / "model.pt")
+    write_config(root / "misnamed_torchscript", linear_config("misnamed_torchscript", "pytorch_libtorch", out_name="y"))
+    expected["misnamed_torchscript"] = "must be named `<name>__<index>`"
+
+    save_torchscript(lin, (x,), root / "unknown_arg_torchscript" / "1" / "model.pt")
+    write_config(root / "unknown_arg_torchscript", linear_config("unknown_arg_torchscript", "pytorch_libtorch", in_name="features", out_name="y__0"))
+    expected["unknown_arg_torchscript"] = "neither forward() arguments"
+    return expected

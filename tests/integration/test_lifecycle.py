@@ -1,0 +1,203 @@
+"""Versions side by side, explicit load/unload, a live update in poll mode with zero failed
+requests, models that fail to load, and a clean shutdown with requests in flight."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from conftest import run_tritonctl, start_server, stop_server
+from fixture_repo import Linear, build_broken_models, build_fixture_repo, eager_outputs, export_onnx, linear_config, write_config, write_slow_model
+
+from tritonctl import client as tc
+from tritonctl.errors import ClientError
+
+pytestmark = pytest.mark.integration
+
+X = np.linspace(-1, 1, 30, dtype=np.float32).reshape(3, 10)
+
+
+def index(served) -> dict:
+    req = urllib.request.Request(f"http://{served.http_url}/v2/repository/index", data=b"{}", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return {(m["name"], m.get("version", "")): m for m in json.loads(resp.read())}
+
+
+def test_two_versions_are_served_side_by_side(client):
+    """linear_ab: version_policy specific [1, 2]; each version addressable, the default is the latest."""
+    v1 = tc.infer(client, "linear_ab", {"x": X}, version="1")["y"]
+    v2 = tc.infer(client, "linear_ab", {"x": X}, version="2")["y"]
+    latest = tc.infer(client, "linear_ab", {"x": X})["y"]
+    np.testing.assert_allclose(v1, eager_outputs(Linear(0), X)[0], atol=1e-5)
+    np.testing.assert_allclose(v2, eager_outputs(Linear(1, scale=3.0), X)[0], atol=1e-5)
+    np.testing.assert_array_equal(latest, v2)
+    assert tc.get_metadata(client, "linear_ab")["versions"] == ["1", "2"] or set(tc.get_metadata(client, "linear_ab")["versions"]) == {1, 2, "1", "2"}
+
+
+@pytest.fixture(scope="module")
+def explicit_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explicit")
+    repo = root / "repo"
+    build_fixture_repo(repo)
+    write_slow_model(repo)
+    served = start_server(repo, root, "--model-control-mode", "explicit", "--model", "linear")
+    try:
+        yield served
+    finally:
+        stop_server(served)
+
+
+def test_explicit_mode_loads_only_what_was_asked(explicit_server):
+    idx = index(explicit_server)
+    assert idx[("linear", "1")]["state"] == "READY"
+    assert ("linear_ab", "1") not in idx or idx[("linear_ab", "1")]["state"] != "READY"
+
+
+def test_load_and_unload_through_the_repository_api(explicit_server):
+    s = explicit_server
+    g = tc.make_client(s.grpc_url, "grpc")
+    try:
+        with pytest.raises(ClientError):
+            tc.infer(g, "linear_ab", {"x": X})
+        res = run_tritonctl("load", "linear_ab", "--url", s.grpc_url)
+        assert res.returncode == 0 and "loaded linear_ab" in res.stdout, res.stderr
+        assert g.is_model_ready("linear_ab", "1") and g.is_model_ready("linear_ab", "2")
+        np.testing.assert_allclose(tc.infer(g, "linear_ab", {"x": X}, version="2")["y"], eager_outputs(Linear(1, scale=3.0), X)[0], atol=1e-5)
+        res = run_tritonctl("unload", "linear_ab", "--url", f"http://{s.http_url}")
+        assert res.returncode == 0 and "unloaded linear_ab" in res.stdout, res.stderr
+        deadline = time.monotonic() + 30
+        while g.is_model_ready("linear_ab") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with pytest.raises(ClientError):
+            tc.infer(g, "linear_ab", {"x": X})
+        res = run_tritonctl("infer", "linear_ab", "--url", s.grpc_url, "--load", "--version", "1")
+        assert res.returncode == 0 and "linear_ab v1 over grpc" in res.stdout, res.stderr
+        res = run_tritonctl("load", "no_such_model", "--url", s.grpc_url)
+        assert res.returncode == 1 and "no_such_model" in res.stderr
+    finally:
+        g.close()
+
+
+def test_sigterm_lets_in_flight_requests_finish_and_leaves_no_stub(tmp_path):
+    """A short-lived server: three 1-second requests in flight when serve gets SIGTERM."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write_slow_model(repo)
+    served = start_server(repo, tmp_path)
+    try:
+        assert served.stub_pids(), "the slow model's stubs should be running"
+        data = np.arange(4, dtype=np.float32)
+
+        def call(i):
+            c = tc.make_client(served.grpc_url, "grpc")
+            try:
+                return tc.infer(c, "slow", {"x": data + i})["y"]
+            finally:
+                c.close()
+
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(call, i) for i in range(3)]
+            time.sleep(0.4)  # the requests are now executing (each takes 1 s)
+            served.proc.send_signal(__import__("signal").SIGTERM)
+            results = [f.result(timeout=60) for f in futures]
+        for i, y in enumerate(results):
+            np.testing.assert_array_equal(y, (data + i) * 2)
+        assert served.proc.wait(timeout=60) == 0
+        out = served.output.read_text()
+        assert "SIGTERM: stopping" in out and "stopped" in out
+        assert served.stub_pids() == []
+    finally:
+        stop_server(served)
+
+
+def test_poll_mode_publishes_a_new_version_with_zero_failed_requests(tmp_path):
+    repo = tmp_path / "repo"
+    x = torch.randn(2, 10)
+    export_onnx(Linear(0), (x,), repo / "live" / "1" / "model.onnx", ["x"], ["y"])
+    write_config(repo / "live", linear_config("live", "onnxruntime_onnx"))
+    served = start_server(repo, tmp_path, "--model-control-mode", "poll", "--poll-secs", "1")
+    want_v1 = eager_outputs(Linear(0), X)[0]
+    want_v2 = eager_outputs(Linear(7, scale=2.0), X)[0]
+    seen = {"v1": 0, "v2": 0, "other": 0}
+    failures: list = []
+    stop = threading.Event()
+
+    def traffic(protocol):
+        c = tc.make_client(served.url(protocol), protocol)
+        try:
+            while not stop.is_set():
+                try:
+                    y = tc.infer(c, "live", {"x": X})["y"]
+                except Exception as exc:  # every failure is a test failure, collected
+                    failures.append(f"{protocol}: {exc}")
+                    continue
+                key = "v1" if np.allclose(y, want_v1, atol=1e-5) else "v2" if np.allclose(y, want_v2, atol=1e-5) else "other"
+                seen[key] += 1
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=traffic, args=(p,)) for p in ("grpc", "http")]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        # publish version 2 the way the build does: write elsewhere, then rename into place
+        staging = tmp_path / "staging"
+        export_onnx(Linear(7, scale=2.0), (x,), staging / "model.onnx", ["x"], ["y"])
+        os.rename(staging, repo / "live" / "2")
+        deadline = time.monotonic() + 60
+        while seen["v2"] < 20 and time.monotonic() < deadline and not failures:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        stop_server(served)
+    assert failures == []
+    assert seen["v1"] > 0 and seen["v2"] >= 20 and seen["other"] == 0, seen
+
+
+def test_models_that_fail_to_load_are_reported_and_the_others_keep_serving(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    x = torch.randn(2, 10)
+    export_onnx(Linear(0), (x,), repo / "linear" / "1" / "model.onnx", ["x"], ["y"])
+    write_config(repo / "linear", linear_config("linear", "onnxruntime_onnx"))
+    expected = build_broken_models(repo)
+
+    # without --keep-going: every reason printed, exit status 1, nothing left running
+    failing = start_server(repo, tmp_path / "strict", expect_failure=True)
+    try:
+        code = failing.proc.wait(timeout=240)
+    finally:
+        stop_server(failing)
+    out = failing.output.read_text()
+    assert code == 1, out
+    for name, fragment in expected.items():
+        assert f"model '{name}' version 1 failed to load" in out and fragment in out, (name, out)
+    assert "--keep-going" in out
+    assert failing.stub_pids() == []
+
+    # with --keep-going: the good model serves, the broken ones are UNAVAILABLE with their reason
+    served = start_server(repo, tmp_path / "lenient", "--keep-going")
+    try:
+        idx = index(served)
+        assert idx[("linear", "1")]["state"] == "READY"
+        for name, fragment in expected.items():
+            assert idx[(name, "1")]["state"] == "UNAVAILABLE" and fragment in idx[(name, "1")]["reason"]
+        c = tc.make_client(served.http_url, "http")
+        try:
+            np.testing.assert_allclose(tc.infer(c, "linear", {"x": X})["y"], eager_outputs(Linear(0), X)[0], atol=1e-5)
+        finally:
+            c.close()
+    finally:
+        stop_server(served)
