@@ -11,6 +11,10 @@ REPO ?= model_repository
 SPEC ?= models.yaml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
+# Each area's targets live in mk/<area>.mk (build, serve, chart, loadtest, bench); included here,
+# before the rules below, so their variables (e.g. CHECKOV_VENV) can be prerequisites.
+include $(sort $(wildcard mk/*.mk))
+
 .PHONY: help install models check demo test test-unit test-integration test-gpu lint clean
 
 help: ## list every target
@@ -32,7 +36,7 @@ models: install ## export the example models from models.yaml into model_reposit
 check: install ## lint model_repository/ offline and check configs for drift against models.yaml
 	$(BIN)/tritonctl check $(REPO) --spec $(SPEC)
 
-test: install ## run the whole suite (unit, chart, integration with a real Triton); GPU tests skip without CUDA
+test: install $(CHECKOV_VENV)/.installed ## run the whole suite (unit, chart, integration with a real Triton); GPU tests skip without CUDA
 	$(PY) -m pytest -q
 
 test-unit: install ## unit tests only (no server)
@@ -47,5 +51,3 @@ test-gpu: install ## GPU tests (need an NVIDIA GPU)
 clean: ## remove build outputs (weights, reports), keep configs
 	find $(REPO) -mindepth 2 -maxdepth 2 -type d -regex '.*/[0-9]+' -exec rm -rf {} +
 	rm -rf reports .pytest_cache
-
--include mk/*.mk

@@ -15,7 +15,7 @@ def _cuda_available() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    gpu_items = [i for i in items if "gpu" in i.keywords]
+    gpu_items = [i for i in items if i.get_closest_marker("gpu")]
     if gpu_items and not _cuda_available():
         skip = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none visible here)")
         for item in gpu_items:
