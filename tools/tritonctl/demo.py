@@ -1,0 +1,195 @@
+"""`make demo`: the whole path on one machine, against a real local Triton.
+
+    python -m tritonctl.demo [--repository model_repository] [--load-seconds 10] [--no-load]
+
+1. starts `tritonctl serve` on the repository (the default ports when free, else free ones);
+2. sends a real digit image (held-out scikit-learn digit, dark ink on white, PNG) through
+   digits_pipeline over gRPC and over HTTP, and prints both answers;
+3. runs a short Locust load (loadtest/locustfile.py, headless) against both protocols;
+4. prints a summary: every model with its format, parity error from its build.json, and its
+   latency measured here (p50/p95 of sequential gRPC requests);
+5. stops the server, whatever happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tritonctl import client as tc
+from tritonctl.errors import TritonctlError
+from tritonctl.server.launcher import LocalServer, ServerOptions, failed_models, free_port, port_in_use
+
+ROOT = Path.cwd()
+FORMATS = {"onnxruntime_onnx": "onnx", "pytorch_libtorch": "torchscript", "tensorrt_plan": "tensorrt"}
+
+
+def digit_image() -> tuple[bytes, int]:
+    """A held-out scikit-learn digit drawn dark-on-light at 112x112 as PNG, and its label."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    img = 255 - (d.images[-1] * 16).clip(0, 255)
+    im = Image.fromarray(img.astype(np.uint8)).resize((112, 112), Image.BILINEAR)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue(), int(d.target[-1])
+
+
+def pick_ports() -> tuple[int, int, int]:
+    wanted = (8000, 8001, 8002)
+    if not any(port_in_use(p) for p in wanted):
+        return wanted
+    ports: set[int] = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    return tuple(sorted(ports))  # type: ignore[return-value]
+
+
+def parity_of(repo: Path, model: str, version: str) -> str:
+    path = repo / model / str(version) / "build.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "-"
+    outs = (report.get("parity") or {}).get("outputs") or []
+    if not outs:
+        return "-"
+    worst = max(outs, key=lambda o: o.get("max_abs", 0.0))
+    return f"{worst.get('max_abs', 0.0):.1e} / {worst.get('atol', 0):.0e}"
+
+
+def latency(client, model: str, config: dict, image: bytes, n: int = 20) -> tuple[float, float]:
+    if model in ("digits_pipeline", "digits_preprocess"):
+        feeds = {"IMAGE": tc.encode_image(image)}
+    else:
+        feeds = tc.random_inputs(config, 1, rng=np.random.default_rng(0))
+    tc.infer(client, model, feeds)  # warm
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        tc.infer(client, model, feeds)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 95))
+
+
+def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict | None:
+    """LOAD HOOK: a short headless Locust run; None when the locustfile or Locust is absent."""
+    locustfile = ROOT / "loadtest" / "locustfile.py"
+    if not locustfile.exists():
+        print("load: skipped (loadtest/locustfile.py not found)")
+        return None
+    reports.mkdir(parents=True, exist_ok=True)
+    prefix = reports / "demo_load"
+    samples = reports / "demo_samples"
+    if not any(samples.glob("*.png")) and (ROOT / "loadtest" / "digit_samples.py").exists():
+        subprocess.run([sys.executable, str(ROOT / "loadtest" / "digit_samples.py"), str(samples), "-n", "20"],
+                       capture_output=True, timeout=120, cwd=ROOT)
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+        "-u", "4", "-r", "4", "-t", f"{seconds}s",
+        "--host", f"http://{http_url}", "--grpc-host", grpc_url,
+        "--models", "linear,digits,digits_pipeline",
+        "--samples", str(samples), "--csv", str(prefix), "--only-summary",
+        "ModelGrpcUser", "ModelHttpUser",
+    ]
+    print(f"load: Locust, 4 users, {seconds}s, gRPC + HTTP, models linear, digits, digits_pipeline")
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=ROOT)
+    stats = Path(f"{prefix}_stats.csv")
+    if not stats.exists():
+        print(f"load: Locust did not report (exit {res.returncode}):\n{res.stderr[-2000:]}")
+        return None
+    rows = list(csv.DictReader(stats.open()))
+    return {"rows": rows, "exit": res.returncode}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tritonctl.demo", description=__doc__.splitlines()[0])
+    p.add_argument("--repository", default="model_repository")
+    p.add_argument("--load-seconds", type=int, default=10)
+    p.add_argument("--no-load", action="store_true")
+    p.add_argument("--state-dir", default=".tritonctl/demo")
+    args = p.parse_args(argv)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 120))
+    repo = Path(args.repository)
+    http, grpc, metrics = pick_ports()
+    opts = ServerOptions(
+        repository=repo, http_port=http, grpc_port=grpc, metrics_port=metrics,
+        address="127.0.0.1", state_dir=Path(args.state_dir), exit_timeout_secs=10,
+    )
+    server = LocalServer(opts)
+    try:
+        console.print(f"[bold]1. tritonctl serve {repo}[/bold] (HTTP {http}, gRPC {grpc}, metrics {metrics})")
+        server.start()
+        t0 = time.monotonic()
+        index = server.wait_ready(timeout=300)
+        console.print(f"   ready in {time.monotonic() - t0:.1f}s, {sum(m.get('state') == 'READY' for m in index)} model versions READY")
+        for m in failed_models(index):
+            console.print(f"   [red]{m['name']} v{m.get('version')} failed: {m.get('reason', '').splitlines()[0]}[/red]")
+
+        image, label = digit_image()
+        reports = ROOT / "reports"
+        reports.mkdir(exist_ok=True)
+        (reports / "demo_digit.png").write_bytes(image)
+        console.print(f"[bold]2. a handwritten {label} (reports/demo_digit.png) through digits_pipeline[/bold]")
+        clients = {"grpc": tc.make_client(opts.grpc_url, "grpc"), "http": tc.make_client(opts.http_url, "http")}
+        for protocol, c in clients.items():
+            out = tc.infer(c, "digits_pipeline", {"IMAGE": tc.encode_image(image)})
+            answer = ", ".join(f"{lab.decode()} ({score:.3f})" for lab, score in zip(out["LABELS"][0], out["SCORES"][0]))
+            ok = "right" if out["LABELS"][0][0].decode() == str(label) else "WRONG"
+            console.print(f"   {protocol:>4}: {answer}  -> {ok}")
+
+        load = None
+        if args.no_load:
+            console.print("[bold]3. load[/bold]: skipped (--no-load)")
+        else:
+            console.print("[bold]3. a short load[/bold]")
+            load = run_load(opts.http_url, opts.grpc_url, args.load_seconds, reports)
+            if load:
+                t = Table("type", "name", "requests", "failures", "p50 ms", "p95 ms", "p99 ms", "req/s")
+                for r in load["rows"]:
+                    t.add_row(r["Type"], r["Name"], r["Request Count"], r["Failure Count"], r["50%"], r["95%"], r["99%"], f"{float(r['Requests/s']):.1f}")
+                console.print(t)
+
+        console.print("[bold]4. summary[/bold]")
+        table = Table("model", "version", "format", "state", "parity: max abs err / atol", "p50 ms", "p95 ms")
+        for m in sorted(index, key=lambda m: m["name"]):
+            name, version = m["name"], m.get("version", "")
+            if m.get("state") != "READY":
+                table.add_row(name, version, "-", m.get("state", "?"), "-", "-", "-")
+                continue
+            cfg = tc.get_config(clients["grpc"], name)
+            fmt = FORMATS.get(cfg.get("platform", ""), cfg.get("platform") or cfg.get("backend", "?"))
+            try:
+                p50, p95 = latency(clients["grpc"], name, cfg, image)
+                lat = (f"{p50:.1f}", f"{p95:.1f}")
+            except TritonctlError as exc:
+                lat = ("error", str(exc)[:40])
+            table.add_row(name, version, fmt, "READY", parity_of(repo, name, version), *lat)
+        console.print(table)
+        for c in clients.values():
+            c.close()
+        return 0
+    except TritonctlError as exc:
+        console.print(f"[red]demo failed: {exc}[/red]")
+        return 1
+    finally:
+        console.print("[bold]5. stopping the server[/bold]")
+        server.stop(timeout=30)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
