@@ -1,0 +1,328 @@
+"""Closed-loop concurrency sweep with tritonclient's asyncio clients (gRPC and HTTP).
+
+For each concurrency ``c``: ``c`` coroutines each send a request, wait for its answer and send
+the next (closed loop, as perf_analyzer's ``--concurrency-range``). After a warm-up, requests
+are counted in measurement windows until the stability rule holds (``stability``); the level
+is reported by the merged last windows. The same input tensors are reused for every request
+(perf_analyzer does the same), so the client spends its time on the wire, not in numpy.
+
+The client is one Python process on one core: a high ``client_cpu_pct`` means the client, not
+the server, set the pace (see ``CLIENT_BOUND_PCT`` and ``Point.client_bound``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from tritonctl.bench.stability import Measurement, StabilityRule, Window, merge
+from tritonctl.errors import ClientError
+
+DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
+#: client CPU (% of one core) above which a level counts as limited by the client. The client is
+#: one Python thread: its CPU per request is added to every round trip of the closed loop, and on
+#: a small machine it takes cores from the server. At a quarter of a core the client already
+#: costs perf_analyzer-comparable runs more than the 15 % tolerance (see loadtest/README.md).
+CLIENT_BOUND_PCT = 25.0
+
+
+
+# ------------------------------------------------------------------------------------------
+# targets
+# ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    protocol: str  # grpc | http
+    url: str  # host:port
+    ssl: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.protocol}://{self.url}"
+
+
+def parse_target(text: str, default_protocol: str = "grpc") -> list[Target]:
+    """'grpc://h:8001' | 'http://h:8000' | 'https://h' | 'h:port' | 'h' -> targets.
+
+    A URL without a scheme uses ``default_protocol`` (grpc, http or both); without a port it
+    gets Triton's (8001 gRPC, 8000 HTTP).
+    """
+    text = text.strip()
+    if "://" in text:
+        u = urlsplit(text)
+        scheme = u.scheme.lower()
+        proto = {"grpc": "grpc", "grpcs": "grpc", "http": "http", "https": "http"}.get(scheme)
+        if proto is None:
+            raise ClientError(f"--url {text}: scheme '{scheme}' is not grpc://, grpcs://, http:// or https://")
+        ssl = scheme in ("grpcs", "https")
+        port = u.port or (443 if ssl else DEFAULT_PORTS[proto])
+        return [Target(proto, f"{u.hostname}:{port}{u.path.rstrip('/') if proto == 'http' else ''}", ssl)]
+    protos = ["grpc", "http"] if default_protocol == "both" else [default_protocol]
+    if default_protocol not in ("grpc", "http", "both"):
+        raise ClientError(f"--protocol {default_protocol} is not one of grpc, http, both")
+    host, _, port = text.partition(":")
+    if port and len(protos) > 1:
+        raise ClientError(
+            f"--url {text} names one port but --protocol both needs two; give grpc://{text} and "
+            f"http://HOST:PORT as two --url options, or a host without a port"
+        )
+    return [Target(p, f"{host}:{port or DEFAULT_PORTS[p]}") for p in protos]
+
+
+def parse_concurrency(text: str) -> list[int]:
+    """'1,2,4,8' or perf_analyzer's 'start:end[:step]' -> [levels]."""
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            start, end = parts[0], parts[1]
+            step = parts[2] if len(parts) > 2 else 1
+            levels = list(range(start, end + 1, step))
+        else:
+            levels = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ClientError(f"--concurrency '{text}' is not a list like 1,2,4,8 or a range like 1:8:1") from None
+    if not levels or any(c < 1 for c in levels):
+        raise ClientError(f"--concurrency '{text}' must name levels >= 1")
+    return levels
+
+
+# ------------------------------------------------------------------------------------------
+# what to send (model metadata and random inputs come from tritonctl.client)
+# ------------------------------------------------------------------------------------------
+@dataclass
+class ModelPlan:
+    model: str
+    version: str  # resolved, for labels
+    arrays: dict  # input name -> numpy array (the request reused for every call)
+    datatypes: dict  # input name -> wire datatype
+    outputs: list[str]
+    batch_size: int
+
+
+def _sample_files(samples: str | None) -> list[str]:
+    folder = samples or ""
+    return sorted(glob.glob(os.path.join(folder, "*.png")) + glob.glob(os.path.join(folder, "*.jpg")))
+
+
+def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, dynamic_dim: int = 16,
+            samples: str | None = None) -> ModelPlan:
+    """Check ``model`` is ready at ``target`` and build one valid request from its metadata."""
+    from tritonctl import client as tc
+
+    c = tc.make_client(f"{target.protocol}://{target.url}", ssl=target.ssl) if target.ssl else \
+        tc.make_client(f"{target.protocol}://{target.url}")
+    try:
+        try:
+            ready = c.is_model_ready(model, version)
+        except Exception as exc:  # noqa: BLE001 - connection refused, DNS, TLS
+            raise ClientError(
+                f"cannot reach Triton at {target} ({exc}); start one with `tritonctl serve` or pass --url"
+            ) from None
+        if not ready:
+            try:
+                idx = c.get_model_repository_index(as_json=True).get("models", []) if target.protocol == "grpc" \
+                    else c.get_model_repository_index()
+                have = sorted({m["name"] for m in idx if m.get("state") == "READY"})
+            except Exception:  # noqa: BLE001 - only enriches the message
+                have = []
+            raise ClientError(
+                f"{target}: model '{model}'{' version ' + version if version else ''} is not ready "
+                f"(ready: {', '.join(have) or 'none'}); pick one of those, or load it"
+            )
+        cfg = tc.get_config(c, model, version)
+        md = tc.get_metadata(c, model, version)
+    finally:
+        c.close()
+    mbs = int(cfg.get("max_batch_size", 0) or 0)
+    arrays = tc.random_inputs(cfg, batch_size, rng=np.random.default_rng(0), dim_range=(dynamic_dim, dynamic_dim))
+    datatypes = {i["name"]: tc.wire_dtype(i.get("data_type", "TYPE_FP32")) for i in cfg.get("input", [])}
+    for name, dt in datatypes.items():
+        if dt == "BYTES":
+            files = _sample_files(samples)
+            if not files:
+                raise ClientError(
+                    f"model '{model}' input {name} is BYTES (encoded images); give a folder of PNG/JPEG "
+                    "files with --samples (python loadtest/digit_samples.py writes some)"
+                )
+            with open(files[0], "rb") as f:
+                blob = f.read()
+            shape = arrays[name].shape
+            arrays[name] = np.array([blob] * int(np.prod(shape)), dtype=np.object_).reshape(shape)
+    versions = md.get("versions") or [version]
+    resolved = version or str(max(versions, key=lambda v: int(v) if str(v).isdigit() else -1))
+    return ModelPlan(model, resolved, arrays, datatypes, [o["name"] for o in md.get("outputs", [])],
+                     batch_size if mbs else 1)
+
+
+# ------------------------------------------------------------------------------------------
+# the asyncio clients
+# ------------------------------------------------------------------------------------------
+class _Client:
+    """A thin adapter over tritonclient's grpc.aio / http.aio clients."""
+
+    def __init__(self, target: Target, concurrency: int = 1):
+        self.target = target
+        if target.protocol == "grpc":
+            import tritonclient.grpc.aio as mod
+
+            self.mod = mod
+            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl)
+        else:
+            import tritonclient.http.aio as mod
+
+            self.mod = mod
+            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl, conn_limit=max(100, concurrency))
+
+    def request(self, plan: ModelPlan, requested_version: str):
+        """A zero-argument coroutine factory sending one prepared request."""
+        mod, http = self.mod, self.target.protocol == "http"
+        inputs = []
+        for name, arr in plan.arrays.items():
+            i = mod.InferInput(name, list(arr.shape), plan.datatypes[name])
+            if http:
+                i.set_data_from_numpy(arr, binary_data=True)
+            else:
+                i.set_data_from_numpy(arr)
+            inputs.append(i)
+        outputs = [mod.InferRequestedOutput(o, binary_data=True) if http else mod.InferRequestedOutput(o)
+                   for o in plan.outputs]
+        client, model = self.client, plan.model
+
+        def send():
+            return client.infer(model, inputs, model_version=requested_version, outputs=outputs)
+
+        return send
+
+    async def close(self):
+        await self.client.close()
+
+
+# ------------------------------------------------------------------------------------------
+# the sweep
+# ------------------------------------------------------------------------------------------
+@dataclass
+class SweepConfig:
+    model: str
+    target: Target
+    concurrency: list[int]
+    version: str = ""
+    batch_size: int = 1
+    dynamic_dim: int = 16
+    window_s: float = 2.0
+    warmup_s: float = 1.0
+    rule: StabilityRule = field(default_factory=StabilityRule)
+    samples: str | None = None
+    label: str = ""
+
+    def __post_init__(self):
+        if self.window_s <= 0:
+            raise ClientError(f"--window {self.window_s} must be > 0 seconds")
+        if self.batch_size < 1:
+            raise ClientError(f"--batch-size {self.batch_size} must be >= 1")
+        if not self.label:
+            self.label = f"{self.model} {self.target}"
+
+
+@dataclass
+class Point:
+    concurrency: int
+    m: Measurement
+    batch_size: int = 1
+
+    @property
+    def infer_per_s(self) -> float:
+        return self.m.throughput * self.batch_size
+
+    @property
+    def client_bound(self) -> bool:
+        return self.m.client_cpu_pct >= CLIENT_BOUND_PCT
+
+
+@dataclass
+class Series:
+    label: str
+    model: str
+    protocol: str
+    url: str
+    batch_size: int
+    points: list[Point] = field(default_factory=list)
+
+
+async def _measure_level(send, concurrency: int, cfg: SweepConfig, progress=None) -> Measurement:
+    completed: list[tuple[float, bool]] = []  # (latency_s, ok) in completion order
+    stop = asyncio.Event()
+    last_error: list[BaseException] = []
+
+    async def worker():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                await send()
+                ok = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - counted, the last one reported
+                ok = False
+                last_error[:] = [exc]
+            completed.append((time.perf_counter() - t0, ok))
+
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        await asyncio.sleep(cfg.warmup_s)
+        seen = len(completed)
+        windows: list[Window] = []
+        while True:
+            w0, c0 = time.perf_counter(), time.process_time()
+            await asyncio.sleep(cfg.window_s)
+            w1, c1 = time.perf_counter(), time.process_time()
+            new, seen = completed[seen:], len(completed)
+            win = Window(w0, w1, [lat for lat, ok in new if ok], errors=sum(1 for _, ok in new if not ok), cpu_s=c1 - c0)
+            windows.append(win)
+            if progress:
+                progress(f"{cfg.label} c={concurrency}: window {len(windows)} {win.throughput:.0f} req/s")
+            if win.errors and not win.latencies_s:
+                err = last_error[0] if last_error else "unknown error"
+                raise ClientError(f"{cfg.label} at concurrency {concurrency}: every request failed: {err}")
+            if cfg.rule.done(windows):
+                break
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return merge(windows, cfg.rule)
+
+
+async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
+    levels = cfg.concurrency
+    plan = prepare(cfg.target, cfg.model, cfg.version, cfg.batch_size, cfg.dynamic_dim, cfg.samples)
+    client = _Client(cfg.target, max(levels))
+    try:
+        send = client.request(plan, cfg.version)
+        try:  # one request first: a bad input fails here with Triton's message, not in a window
+            await send()
+        except Exception as exc:  # noqa: BLE001
+            raise ClientError(f"{cfg.label}: the first request failed: {exc}") from None
+        series = Series(cfg.label, cfg.model, cfg.target.protocol, cfg.target.url, plan.batch_size)
+        for c in levels:
+            m = await _measure_level(send, c, cfg, progress)
+            series.points.append(Point(c, m, plan.batch_size))
+        return series
+    finally:
+        await client.close()
+
+
+def sweep(cfg: SweepConfig, progress=None) -> Series:
+    """Run one sweep (blocking); one ``Series`` of points, one per concurrency level."""
+    return asyncio.run(sweep_async(cfg, progress))
+
+
+__all__ = [
+    "CLIENT_BOUND_PCT", "Point", "Series", "SweepConfig", "Target", "parse_concurrency", "parse_target", "sweep",
+]
