@@ -96,6 +96,35 @@ def sample(model: str, batch: int = 1) -> np.ndarray:
     return rng.random((batch, *MODELS[model]["shape"]), dtype=np.float32)
 
 
+def latest(model_dir: Path) -> Path:
+    """The highest numeric version directory of a published model."""
+    versions = sorted((int(d.name), d) for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit())
+    if not versions:
+        raise FileNotFoundError(f"{model_dir} has no version directory: run `make models` first")
+    return versions[-1][1]
+
+
+def snapshot(repo: Path, models: list[str], dest: Path) -> Path:
+    """Copy the served models (config, labels, latest version) so a rebuild during the run cannot move them."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    for m in models:
+        for fmt in ("onnx", "torchscript"):
+            src = repo / MODELS[m][fmt]
+            out = dest / src.name
+            out.mkdir(parents=True)
+            for f in src.iterdir():
+                if f.is_file():
+                    shutil.copy2(f, out / f.name)
+            shutil.copytree(latest(src), out / latest(src).name)
+    return dest
+
+
+def artifact(repo: Path, model: str, fmt: str) -> Path:
+    d = repo / MODELS[model][fmt]
+    return latest(d) / ("model.onnx" if fmt == "onnx" else "model.pt")
+
+
 def free_port() -> int:
     from tritonctl.server.launcher import free_port as fp
 
@@ -145,7 +174,7 @@ def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = CORES
             opts.inter_op_num_threads = 1
-            sess = ort.InferenceSession(str(repo / spec["onnx"] / "1" / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(str(artifact(repo, model, "onnx")), opts, providers=["CPUExecutionProvider"])
             for c in concurrencies:
                 x = sample(model, c)
 
@@ -157,7 +186,7 @@ def bench_inproc(models, concurrencies, duration, warmup, repo: Path, rows: list
                 w.concurrency = c
                 add(rows, model, "inproc-onnxruntime", w)
         if "inproc-torchscript" in systems:
-            m = torch.jit.load(str(repo / spec["torchscript"] / "1" / "model.pt"), map_location="cpu").eval()
+            m = torch.jit.load(str(artifact(repo, model, "torchscript")), map_location="cpu").eval()
 
             for c in concurrencies:
                 x = torch.from_numpy(sample(model, c))
@@ -270,7 +299,7 @@ def bench_torchserve(models, concurrencies, duration, warmup, repo, work, venv, 
             f"handler:\n  shape: {list(spec['shape'])}\n  threads: {threads}\n"
         )
         subprocess.run([str(venv / "bin" / "torch-model-archiver"), "--model-name", model, "--version", "1.0",
-                        "--serialized-file", str(repo / spec["torchscript"] / "1" / "model.pt"),
+                        "--serialized-file", str(artifact(repo, model, "torchscript")),
                         "--handler", str(Path(__file__).parent / "torchserve_handler.py"),
                         "--config-file", str(cfg), "--export-path", str(store), "--force"], check=True)
     ports = {k: free_port() for k in ("inference", "management", "metrics")}
@@ -325,7 +354,7 @@ def bench_torchserve(models, concurrencies, duration, warmup, repo, work, venv, 
 def bench_flask(models, concurrencies, duration, warmup, repo, work, venv, rows) -> None:
     port = free_port()
     env = dict(os.environ, TORCH_THREADS="1",
-               PEERS_MODELS=",".join(f"{m}={repo / MODELS[m]['torchscript'] / '1' / 'model.pt'}" for m in models))
+               PEERS_MODELS=",".join(f"{m}={artifact(repo, m, 'torchscript')}" for m in models))
     env.pop("PYTHONPATH", None)
     (work / "flask").mkdir(parents=True, exist_ok=True)
     log_file = open(work / "flask" / "gunicorn.log", "wb")
@@ -519,9 +548,14 @@ def main(argv=None) -> int:
     conc = [int(c) for c in args.concurrency.split(",")]
     repo, work, venv = Path(args.repository).resolve(), Path(args.work).resolve(), Path(args.peers_venv).resolve()
     for m in models:
-        for f, fn in (("onnx", "model.onnx"), ("torchscript", "model.pt")):
-            if not (repo / MODELS[m][f] / "1" / fn).exists():
-                p.error(f"{repo / MODELS[m][f] / '1' / fn} is missing: run `make models` first")
+        for f in ("onnx", "torchscript"):
+            try:
+                path = artifact(repo, m, f)
+            except FileNotFoundError as exc:
+                p.error(str(exc))
+            if not path.exists():
+                p.error(f"{path} is missing: run `make models` first")
+    repo = snapshot(repo, models, work / "repo")
     out = work / "peers"
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
