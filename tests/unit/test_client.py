@@ -52,7 +52,7 @@ def test_random_inputs_refuse_a_batch_above_max_batch_size():
 
 
 def test_normalize_makes_grpc_json_like_http():
-    assert tc._normalize({"dims": ["10", "-1"], "name": "x"}) == {"dims": [10, -1], "name": "x"}
+    assert tc._normalize({"dims": ["10", "-1"], "name": "7"}) == {"dims": [10, -1], "name": "7"}
 
 
 def test_parse_classes():

@@ -100,13 +100,23 @@ def protocol_of(client) -> str:
     return "grpc" if type(client).__module__.startswith("tritonclient.grpc") else "http"
 
 
-def _normalize(obj: Any) -> Any:
-    """gRPC's JSON writes int64 as strings ("dims": ["10"]); make both protocols' dicts equal."""
+# int64 fields of model_config.proto / the metadata that gRPC's JSON writes as strings
+_INT_KEYS = {
+    "dims", "shape", "max_batch_size", "count", "batch_size", "num_versions", "versions",
+    "max_queue_delay_microseconds", "preferred_batch_size", "gpus", "label_count",
+}
+
+
+def _normalize(obj: Any, key: str = "") -> Any:
+    """gRPC's JSON writes int64 as strings ("dims": ["10"]); make both protocols' dicts equal.
+
+    Model metadata ``versions`` stay strings on both protocols (that is how Triton reports them).
+    """
     if isinstance(obj, dict):
-        return {k: _normalize(v) for k, v in obj.items()}
+        return {k: _normalize(v, k) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_normalize(v) for v in obj]
-    if isinstance(obj, str) and obj.lstrip("-").isdigit():
+        return [_normalize(v, key) for v in obj]
+    if key in _INT_KEYS and isinstance(obj, str) and obj.lstrip("-").isdigit():
         return int(obj)
     return obj
 
@@ -133,8 +143,14 @@ def get_config(client, model: str, version: str = "") -> dict:
 def get_metadata(client, model: str, version: str = "") -> dict:
     """Model metadata: {name, versions, platform, inputs: [{name, datatype, shape}], outputs: [...]}."""
     if protocol_of(client) == "grpc":
-        return _normalize(_call(f"model '{model}' metadata", client.get_model_metadata, model, version, as_json=True))
-    return _normalize(_call(f"model '{model}' metadata", client.get_model_metadata, model, version))
+        meta = _call(f"model '{model}' metadata", client.get_model_metadata, model, version, as_json=True)
+    else:
+        meta = _call(f"model '{model}' metadata", client.get_model_metadata, model, version)
+    versions = meta.get("versions")
+    meta = _normalize({k: v for k, v in meta.items() if k != "versions"})
+    if versions is not None:
+        meta["versions"] = [str(v) for v in versions]
+    return meta
 
 
 # ---------------------------------------------------------------------------------------------
