@@ -96,3 +96,14 @@ def test_backend_directory_is_assembled_with_copies(tmp_path):
     for rel in ("python/libtriton_python.so", "python/triton_python_backend_stub", "python/triton_python_backend_utils.py", "onnxruntime/model.py", "pytorch/model.py"):
         path = backends / rel
         assert path.is_file() and not path.is_symlink(), rel
+
+
+def test_a_python_without_libpython_is_refused_with_the_fix(monkeypatch):
+    import sysconfig
+
+    from tritonctl.server import launcher
+
+    real = sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 0 if name == "Py_ENABLE_SHARED" else real(name))
+    with pytest.raises(ServeError, match="not built as a shared library.*--enable-shared"):
+        launcher.python_libdir()
