@@ -140,11 +140,13 @@ def run_headless(
     max_p99_ms: float | None = None,
     samples: str | None = None,
     processes: int | None = None,
+    shape: str | None = None,
     timeout: float | None = None,
     extra: list[str] | None = None,
 ) -> dict:
     """Run Locust headless against Triton at ``host`` (its HTTP endpoint) for ``duration`` seconds.
 
+    ``shape`` adds a load shape of loadtest/shapes/ (``step`` or ``spike``), sized by users/duration.
     Returns ``{"exit_code", "requests", "failures", "rps", "avg_ms", "p50_ms", "p95_ms", "p99_ms",
     "per_name": [...], "csv", "html", "log"}``; ``exit_code`` is Locust's (0: thresholds held).
     """
@@ -154,7 +156,8 @@ def run_headless(
     prefix, html, logf = out / stem, out / f"{stem}.html", out / f"{stem}.log"
     cmd = locust_command(
         host, model, users, duration, protocol=protocol, grpc_host=grpc_host, out_prefix=prefix, html=html,
-        max_fail_ratio=max_fail_ratio, max_p99_ms=max_p99_ms, samples=samples, processes=processes, extra=extra,
+        max_fail_ratio=max_fail_ratio, max_p99_ms=max_p99_ms, samples=samples, processes=processes, shape=shape,
+        extra=extra,
     )
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(logf, "w") as log:

@@ -1,0 +1,63 @@
+"""A real local Triton for the load tests, started with the integration suite's launcher.
+
+The repository holds only what the load tests call (linear, digits and the digits_pipeline
+ensemble with its Python pre/post-processing), built by `tritonctl build -m ...` into a
+temporary directory. The server is `tests/integration/conftest.py::start_server` (a
+`tritonctl serve` subprocess on free ports, always stopped in ``finally``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ["linear", "digits", "digits_preprocess", "digits_postprocess", "digits_pipeline"]
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# the serve engineer's launcher helpers (start_server / stop_server / run_tritonctl)
+integration = _load("_integration_conftest", ROOT / "tests" / "integration" / "conftest.py")
+digit_samples = _load("_digit_samples", ROOT / "loadtest" / "digit_samples.py")
+
+
+@pytest.fixture(scope="session")
+def lt_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("lt_repo") / "model_repository"
+    args = ["build", "models.yaml", "--repository", str(repo)]
+    for m in MODELS:
+        args += ["-m", m]
+    res = integration.run_tritonctl(*args, timeout=600)
+    if res.returncode != 0:
+        pytest.fail(f"tritonctl build failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return repo
+
+
+@pytest.fixture(scope="session")
+def lt_server(lt_repo, tmp_path_factory):
+    served = integration.start_server(lt_repo, tmp_path_factory.mktemp("lt_server"))
+    try:
+        yield served
+    finally:
+        integration.stop_server(served)
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory) -> Path:
+    """examples/digits_samples when it exists, else PNGs from sklearn's digits test split."""
+    shipped = ROOT / "examples" / "digits_samples"
+    if any(shipped.glob("*.png")):
+        return shipped
+    out = tmp_path_factory.mktemp("digits_samples")
+    digit_samples.write_samples(out, 12)
+    return out

@@ -1,0 +1,61 @@
+"""Headless Locust runs of loadtest/locustfile.py against a real local Triton."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tritonctl.bench.locust_run import run_headless
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    "model, protocol, name",
+    [
+        ("linear", "grpc", "linear/1"),
+        ("linear", "http", "linear/1"),
+        ("digits_pipeline", "grpc", "digits_pipeline/1"),
+        ("digits_pipeline", "http", "digits_pipeline/1"),
+    ],
+)
+def test_headless_run_completes_without_failures_and_writes_reports(lt_server, samples, tmp_path, model, protocol, name):
+    s = run_headless(lt_server.http_url, model, users=2, duration=3, protocol=protocol, grpc_host=lt_server.grpc_url,
+                     out_dir=tmp_path, samples=str(samples), max_fail_ratio=0.0, extra=["--min-requests", "1"])
+    log = open(s["log"]).read()
+    assert s["exit_code"] == 0, log
+    assert s["failures"] == 0, log
+    assert [(e["type"], e["name"]) for e in s["per_name"]] == [(protocol, name)]
+    assert s["per_name"][0]["requests"] > 0
+    assert (tmp_path / f"{model}_{protocol}_stats.csv").exists()
+    assert "<html" in (tmp_path / f"{model}_{protocol}.html").read_text().lower()
+    assert "thresholds passed" in log
+
+
+def test_a_model_the_server_does_not_have_fails_with_a_clear_message(lt_server, tmp_path):
+    s = run_headless(lt_server.http_url, "no_such_model", users=1, duration=2, protocol="both",
+                     grpc_host=lt_server.grpc_url, out_dir=tmp_path)
+    log = open(s["log"]).read()
+    assert s["exit_code"] == 2, log
+    assert "model 'no_such_model' is not ready on the server" in log
+    assert re.search(r"ready models: .*linear", log), log
+    assert "pass one of them with --models" in log
+
+
+def test_a_broken_threshold_fails_the_run(lt_server, tmp_path):
+    s = run_headless(lt_server.http_url, "linear", users=1, duration=2, protocol="http", out_dir=tmp_path,
+                     max_fail_ratio=0.0, max_p99_ms=0.001)
+    log = open(s["log"]).read()
+    assert s["requests"] > 0 and s["failures"] == 0, log
+    assert s["exit_code"] == 1, log
+    assert "threshold broken: p99 response time" in log
+
+
+def test_a_step_shape_run_climbs_in_steps(lt_server, tmp_path):
+    s = run_headless(lt_server.http_url, "linear", users=2, duration=4, protocol="http", out_dir=tmp_path,
+                     shape="step", extra=["--shape-steps", "2"])
+    log = open(s["log"]).read()
+    assert s["exit_code"] == 0, log
+    assert s["requests"] > 0
+    assert "Shape test updating to 1 users" in log and "Shape test updating to 2 users" in log

@@ -1,0 +1,72 @@
+"""The Locust web UI (what `make loadtest-ui` starts) serves our users' stats after a short run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from tritonctl.bench.locust_run import locustfile_path
+from tritonctl.server.launcher import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, tmp_path):
+    port = free_port()
+    log = open(tmp_path / "locust-ui.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--web-host", "127.0.0.1",
+         "--web-port", str(port), "--host", f"http://{lt_server.http_url}", "--grpc-host", lt_server.grpc_url,
+         "--models", "linear", "ModelGrpcUser", "ModelHttpUser"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(base + "/")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "locust-ui.log").read_text()
+            assert time.monotonic() < deadline, "the Locust UI did not answer within 60 s"
+            time.sleep(0.3)
+        form = urllib.parse.urlencode(
+            {"user_count": 2, "spawn_rate": 2, "host": f"http://{lt_server.http_url}"}
+        ).encode()
+        with urllib.request.urlopen(urllib.request.Request(base + "/swarm", data=form), timeout=10) as r:
+            assert json.loads(r.read())["success"] is True
+        names: dict = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            stats = json.loads(_get(base + "/stats/requests")[1])
+            names = {(s["method"], s["name"]): s["num_requests"] for s in stats["stats"] if s["name"] != "Aggregated"}
+            if names.get(("grpc", "linear/1"), 0) > 0 and names.get(("http", "linear/1"), 0) > 0:
+                break
+        assert names.get(("grpc", "linear/1"), 0) > 0, names
+        assert names.get(("http", "linear/1"), 0) > 0, names
+        assert stats["fail_ratio"] == 0, stats
+        with urllib.request.urlopen(urllib.request.Request(base + "/stop", data=b"", method="POST"), timeout=10) as r:
+            assert r.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
