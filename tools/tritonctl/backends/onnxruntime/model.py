@@ -9,7 +9,8 @@ What it does like the native backend:
   * validates the config against the graph at load time (names, dtypes, ranks, the variable
     first dimension a batching model needs) and refuses a mismatch with the native message;
   * honours the parameters ``intra_op_thread_count`` / ``inter_op_thread_count`` (default: the
-    machine's cores divided by the instance count, and 1);
+    machine's cores divided by the instance count, and 1) and ``allow_spinning`` (default 0:
+    idle intra-op threads sleep instead of spinning on cores the server and clients share);
   * runs a dynamic batch as ONE session call; a bad request fails alone (see batching.py).
 
 The launcher puts the tritonctl package on the stub's PYTHONPATH.
@@ -114,6 +115,10 @@ class TritonPythonModel:
             "intra_op_thread_count", default=default_thread_count(self.info.instance_count)
         )
         opts.inter_op_num_threads = self.info.int_parameter("inter_op_thread_count", default=1)
+        # Idle intra-op workers spin by default; on CPU cores shared with Triton's frontends, the
+        # stub and the clients they burn the time those need (benchmarks/NOTES.md).
+        spin = self.info.int_parameter("allow_spinning", default=0)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         level = self.info.int_parameter("optimization_level", default=99)  # native: 0 basic, 1 all, -1 off
         opts.graph_optimization_level = {
             -1: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
