@@ -85,6 +85,11 @@ def _add_arguments(parser):
                    help="size of every other variable (-1) dimension (default: %(default)s)")
     g.add_argument("--samples", env_var="TRITON_SAMPLES", default=DEFAULT_SAMPLES, include_in_web_ui=False,
                    help="folder of PNG/JPEG files for models with BYTES inputs (default: examples/digits_samples)")
+    g.add_argument("--fresh-inputs", env_var="TRITON_FRESH_INPUTS", action="store_true", default=False,
+                   include_in_web_ui=False,
+                   help="new random tensors for every request (default: each user cycles through a few "
+                        "prepared requests, as perf_analyzer reuses its data: the generator then spends its "
+                        "CPU on the wire, not in numpy)")
     g.add_argument("--request-timeout", env_var="TRITON_REQUEST_TIMEOUT", type=float, default=30.0,
                    include_in_web_ui=False, help="seconds before a request counts as failed (default: %(default)s)")
     t.add_argument("--max-fail-ratio", env_var="LOADTEST_MAX_FAIL_RATIO", type=float, default=None,
@@ -291,6 +296,11 @@ class _TritonUser(User):
         self._cycle = None
         self._rng = np.random.default_rng(random.randrange(2**32))
         self._sample_pos = random.randrange(1 << 16)
+        self._prepared: dict[str, itertools.cycle] = {}  # plan label -> cycle of ready input lists
+        self._outputs: dict[str, list] = {}  # plan label -> requested outputs
+
+    #: requests prepared per user and model when --fresh-inputs is off
+    PREPARED = 4
 
     # -- subclass hooks --------------------------------------------------------------------
     def make_client(self):
@@ -299,11 +309,14 @@ class _TritonUser(User):
     def endpoint(self) -> str:
         raise NotImplementedError
 
-    def infer(self, plan: ModelPlan, inputs):
+    def infer(self, plan: ModelPlan, inputs, outputs):
         """Send one request; return the response size in bytes."""
         raise NotImplementedError
 
     def make_input(self, spec: TensorSpec, data: np.ndarray):
+        raise NotImplementedError
+
+    def make_outputs(self, plan: ModelPlan) -> list:
         raise NotImplementedError
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -331,6 +344,10 @@ class _TritonUser(User):
                     raise StopUser() from None
                 _TritonUser._plans[key] = plan
             self.plans.append(plan)
+            self._outputs[plan.label] = self.make_outputs(plan)
+            if not getattr(self.options, "fresh_inputs", False):
+                n = len(plan.samples) if plan.samples else self.PREPARED
+                self._prepared[plan.label] = itertools.cycle([self.build_inputs(plan) for _ in range(n)])
         self._cycle = itertools.cycle(self.plans)
 
     def on_stop(self):
@@ -357,11 +374,12 @@ class _TritonUser(User):
     @task
     def infer_task(self):
         plan = next(self._cycle)
-        inputs = self.build_inputs(plan)
+        prepared = self._prepared.get(plan.label)
+        inputs = next(prepared) if prepared is not None else self.build_inputs(plan)
         start = time.perf_counter()
         length, exc = 0, None
         try:
-            length = self.infer(plan, inputs)
+            length = self.infer(plan, inputs, self._outputs[plan.label])
         except InferenceServerException as e:
             exc = e
         except Exception as e:  # noqa: BLE001 - socket errors, timeouts: failures, not crashes
@@ -391,8 +409,10 @@ class TritonGrpcUser(_TritonUser):
         i.set_data_from_numpy(data)
         return i
 
-    def infer(self, plan, inputs):
-        outputs = [grpcclient.InferRequestedOutput(o) for o in plan.outputs]
+    def make_outputs(self, plan):
+        return [grpcclient.InferRequestedOutput(o) for o in plan.outputs]
+
+    def infer(self, plan, inputs, outputs):
         res = self.client.infer(plan.model, inputs, model_version=plan.requested,
                                 outputs=outputs, client_timeout=self.options.request_timeout)
         return sum(len(b) for b in res.get_response().raw_output_contents)
@@ -417,19 +437,14 @@ class TritonHttpUser(_TritonUser):
         i.set_data_from_numpy(data, binary_data=True)
         return i
 
-    def infer(self, plan, inputs):
-        outputs = [httpclient.InferRequestedOutput(o, binary_data=True) for o in plan.outputs]
-        res = self.client.infer(plan.model, inputs, model_version=plan.requested,
-                                outputs=outputs)
-        return sum(_nbytes(res.as_numpy(o)) for o in plan.outputs)
+    def make_outputs(self, plan):
+        return [httpclient.InferRequestedOutput(o, binary_data=True) for o in plan.outputs]
 
-
-def _nbytes(a) -> int:
-    if a is None:
-        return 0
-    if a.dtype == np.object_:
-        return int(sum(len(x) if isinstance(x, (bytes, str)) else 0 for x in a.ravel()))
-    return int(a.nbytes)
+    def infer(self, plan, inputs, outputs):
+        res = self.client.infer(plan.model, inputs, model_version=plan.requested, outputs=outputs)
+        # binary outputs: their sizes are in the JSON header, no decoding needed
+        return sum(int((o.get("parameters") or {}).get("binary_data_size", 0))
+                   for o in (res.get_response() or {}).get("outputs", []))
 
 
 # Concrete users: each only names its model (None: the models of --models).
