@@ -296,3 +296,20 @@ def test_cli_names_an_unknown_model_and_a_missing_server(tmp_path):
     r = _cli("linear", "--spec", str(spec), "--url", "127.0.0.1:9", "--duration", "0.1", cwd=tmp_path)
     assert r.returncode != 0 and "no Triton answers at 127.0.0.1:9" in r.stderr
     assert spec.read_text() == SPEC
+
+
+def test_a_second_interrupt_during_restore_does_not_cut_it_short():
+    import os
+    import signal
+
+    class Impatient(FakeTuner):
+        def restore(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C again
+            return super().restore()
+
+    t = Impatient(interrupt_on=4)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(t, [Candidate("onnx", 4)])
+    assert ("restore", "m", "CFG") in t.calls and ("restore", "m_torchscript", "unload") in t.calls
+    assert signal.getsignal(signal.SIGINT) is before

@@ -199,11 +199,13 @@ def run_sweep(tuner: Tuner, candidates: list[Candidate], on_result=None, after=N
             reload = list(after(results) or [])
         return results
     finally:
+        shield = _ignore_interrupts()  # a second Ctrl-C must not cut the restore short
         keep = {n: s for n, s in tuner.original.items() if n not in reload}
         restore_all = dict(tuner.original)
         tuner.original = keep
+        problems: list[str] = []
         try:
-            problems = tuner.restore()
+            problems += tuner.restore()
             for name in reload:
                 try:
                     tuner._load(name)
@@ -211,5 +213,22 @@ def run_sweep(tuner: Tuner, candidates: list[Candidate], on_result=None, after=N
                     problems.append(f"{name}: {exc}")
         finally:
             tuner.original = restore_all
+            shield()
         for p in problems:
             log.error("could not restore %s", p)
+
+
+def _ignore_interrupts():
+    """Ignore SIGINT/SIGTERM (main thread only); returns the function that puts the handlers back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def undo():
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+    return undo
