@@ -42,6 +42,17 @@ def dataset(seed: int = 0):
 
 
 def build(epochs: int = 8, seed: int = 0) -> nn.Module:
+    # One thread: multi-threaded reductions change summation order, and over 8 epochs that
+    # changes the weights; the same seed must give the same model in every process.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(epochs, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(epochs: int, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     train_x, train_y, test_x, test_y = dataset(seed)
     model = DigitsNet()

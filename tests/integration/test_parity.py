@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -53,7 +55,7 @@ def spec_inputs(m, batch: int, rng: np.random.Generator) -> list[np.ndarray]:
 def test_served_outputs_equal_eager_pytorch(server, spec, eager_models, name, served):
     m = spec.model(name)
     module = eager_models(name)
-    rng = np.random.default_rng(abs(hash(served)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(served.encode()))  # reproducible across runs
     mbs = m.max_batch_size
     batches = sorted({1, 3, min(mbs, 8)}) if mbs else [1]
     if name.startswith("resnet"):

@@ -124,8 +124,17 @@ class TritonPythonModel:
             -1: ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             0: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
         }.get(level, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+        providers = ["CPUExecutionProvider"]
+        if args.get("model_instance_kind") == "GPU":
+            # KIND_GPU instances use onnxruntime's CUDA provider on their device (onnxruntime-gpu).
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ConfigError(
+                    f"unable to load model '{self.info.name}': KIND_GPU instance but this onnxruntime has no "
+                    "CUDAExecutionProvider; install onnxruntime-gpu or use instance_group kind KIND_CPU"
+                )
+            providers = [("CUDAExecutionProvider", {"device_id": int(args.get("model_instance_device_id", 0))})]
         try:
-            self.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(path, sess_options=opts, providers=providers)
         except Exception as exc:
             raise ConfigError(
                 f"unable to load model '{self.info.name}': onnxruntime could not read '{path}': {exc}"

@@ -82,8 +82,11 @@ class TritonPythonModel:
                     f"unable to load model '{self.info.name}': tensor '{spec.name}' is TYPE_STRING, "
                     "which the local pytorch backend does not serve; use a numeric type"
                 )
+        # KIND_GPU instances (on a machine with CUDA) run on their device, like the native backend.
+        gpu = args.get("model_instance_kind") == "GPU"
+        self.device = torch.device(f"cuda:{args.get('model_instance_device_id', 0)}" if gpu else "cpu")
         try:
-            self.module = torch.jit.load(path, map_location="cpu")
+            self.module = torch.jit.load(path, map_location=self.device)
         except Exception as exc:
             raise ConfigError(
                 f"unable to load model '{self.info.name}': failed to load model '{path}': "
@@ -98,7 +101,9 @@ class TritonPythonModel:
 
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         torch = self.torch
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.input_names if n in inputs]
+        tensors = [
+            torch.from_numpy(np.ascontiguousarray(inputs[n])).to(self.device) for n in self.input_names if n in inputs
+        ]
         ctx = torch.inference_mode() if self.inference_mode else torch.no_grad()
         with ctx:
             result = self.module(*tensors)
