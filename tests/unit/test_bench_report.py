@@ -104,3 +104,31 @@ def test_summary_reads_locust_stats_csv(tmp_path):
     assert s["requests"] == 100 and s["p99_ms"] == 7 and s["rps"] == 50.0
     assert s["per_name"] == [{"type": "grpc", "name": "linear/1", "requests": 100, "failures": 0, "rps": 50.0,
                               "avg_ms": 2.5, "p50_ms": 2.0, "p95_ms": 5.0, "p99_ms": 7.0}]
+
+
+def test_perf_analyzer_command_matches_the_bench_rule_and_gets_valid_integer_data(tmp_path):
+    from pathlib import Path
+
+    from tritonctl.bench import perf_analyzer as pa
+
+    tool = pa.PerfAnalyzer(Path("/x/perf_analyzer"), Path("/x/lib"))
+    cfg = {"name": "text_classifier", "max_batch_size": 8, "input": [
+        {"name": "input_ids", "data_type": "TYPE_INT64", "dims": [-1]},
+        {"name": "attention_mask", "data_type": "TYPE_INT64", "dims": [-1]}]}
+    shapes = pa._shape_args(cfg, 16)
+    assert shapes == ["--shape", "input_ids:16", "--shape", "attention_mask:16", "--input-data", "zero"]
+    cmd = pa.command(tool, "text_classifier", "localhost:8001", "grpc", 4, batch_size=2, window_ms=3000,
+                     stability_pct=10, max_trials=10, shape_args=shapes, csv_path=tmp_path / "o.csv")
+    joined = " ".join(cmd)
+    for part in ("-m text_classifier", "-u localhost:8001", "-i grpc", "-b 2", "--concurrency-range 4:4",
+                 "--measurement-interval 3000", "--stability-percentage 10", "--max-trials 10", "-f "):
+        assert part in joined
+    assert tool.env()["LD_LIBRARY_PATH"].split(":")[0] == "/x/lib"
+
+
+def test_perf_analyzer_cross_check_refuses_encoded_image_inputs_with_the_reason():
+    from tritonctl.bench import perf_analyzer as pa
+
+    cfg = {"name": "digits_pipeline", "input": [{"name": "IMAGE", "data_type": "TYPE_STRING", "dims": [1]}]}
+    with pytest.raises(ClientError, match="IMAGE is BYTES"):
+        pa._shape_args(cfg, 16)

@@ -143,8 +143,15 @@ def _interleaved(args, cfg, console):
     results = []
     for i, level in enumerate(cfg.concurrency):
         def run_ours():
-            with console.status(f"tritonctl bench {cfg.label} c={level}") as status:
-                s = sweep(dataclasses.replace(cfg, concurrency=[level]), progress=lambda m: status.update(m))
+            # the same ladder as perf_analyzer's wrapper: a longer window, then a looser rule
+            w, pct = cfg.window_s, cfg.rule.percentage
+            for win, p in ((w, pct), (w * 2, pct), (w * 2, pct * 2)):
+                rule = dataclasses.replace(cfg.rule, percentage=p)
+                with console.status(f"tritonctl bench {cfg.label} c={level}") as status:
+                    s = sweep(dataclasses.replace(cfg, concurrency=[level], window_s=win, rule=rule),
+                              progress=lambda m: status.update(m))
+                if s.points[0].m.stable:
+                    break
             ours.batch_size = s.batch_size
             ours.points.extend(s.points)
 
@@ -181,8 +188,10 @@ def _crosscheck_report(args, checks, console, out) -> int:
             t.add_column(col, justify="right")
         for p, r in zip(s.points, results):
             diff = (p.infer_per_s - r.infer_per_s) / r.infer_per_s * 100 if r.infer_per_s and not math.isnan(r.infer_per_s) else float("nan")
-            if math.isnan(diff):
+            if math.isnan(diff) or not r.stable:
                 verdict = "pa unstable"
+            elif not p.m.stable:
+                verdict = "bench unstable"
             elif abs(diff) <= args.tolerance:
                 verdict = "agree"
             elif p.client_bound:
@@ -200,11 +209,16 @@ def _crosscheck_report(args, checks, console, out) -> int:
                          "bench_stable": p.m.stable, "pa_stable": r.stable, "pa_stability_pct": r.stability_pct,
                          "verdict": verdict})
         console.print(t)
-    path = out / f"{args.name}_crosscheck.csv"
+    path = out / f"{args.name}_vs_perf_analyzer.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["series"])
         w.writeheader()
         w.writerows(rows)
-    console.print(f"wrote {path}" + ("" if code == 0 else
-                  f"; tritonctl bench and perf_analyzer differ by more than {args.tolerance:g}% where the client is not the bottleneck"))
+    verdicts = [r["verdict"] for r in rows]
+    note = ""
+    if any(v.endswith("unstable") for v in verdicts):
+        note = "; levels marked unstable did not settle (a busy machine): rerun them, or raise --window"
+    console.print(f"wrote {path}" + note + ("" if code == 0 else
+                  f"; tritonctl bench and perf_analyzer differ by more than {args.tolerance:g}% where the client "
+                  "is not the bottleneck"))
     return code
