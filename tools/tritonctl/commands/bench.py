@@ -34,6 +34,9 @@ def add_arguments(p):
     p.add_argument("--tolerance", type=float, default=15.0,
                    help="with --perf-analyzer: largest throughput difference in %% where the client is not the "
                         "bottleneck; exit 1 beyond it (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="with --perf-analyzer: rounds per level, alternating which tool goes first; each tool is "
+                        "reported by its median round (default: %(default)s; 3 on a busy machine)")
     p.add_argument("--serve", nargs="?", const="model_repository", default=None, metavar="REPOSITORY",
                    help="start a local Triton from REPOSITORY (default model_repository) for this run, stop it after")
     p.add_argument("--state-dir", default=".tritonctl", help="tritonctl's state folder (default: %(default)s)")
@@ -119,7 +122,7 @@ def _local_server(repository, state_dir, log):
 
 
 def _interleaved(args, cfg, console):
-    """tritonctl bench and perf_analyzer level by level, alternating which goes first.
+    """tritonctl bench and perf_analyzer level by level (``--repeat`` rounds), alternating which goes first.
 
     On a shared machine the load beside us drifts within minutes; measuring both tools at the
     same level back to back keeps them under the same conditions.
@@ -153,7 +156,7 @@ def _interleaved(args, cfg, console):
                 if s.points[0].m.stable:
                     break
             ours.batch_size = s.batch_size
-            ours.points.extend(s.points)
+            mine.append(s.points[0])
 
         def run_theirs():
             with console.status(f"perf_analyzer {cfg.label} c={level}") as status:
@@ -161,15 +164,22 @@ def _interleaved(args, cfg, console):
                            window_ms=int(cfg.window_s * 1000), stability_pct=cfg.rule.percentage,
                            max_trials=cfg.rule.max_windows, config=config, dynamic_dim=cfg.dynamic_dim,
                            progress=lambda m: status.update(m))[0]
-            results.append(r)
-            bs = max(cfg.batch_size, 1)
-            theirs.points.append(Point(level, Measurement(
-                requests=0, errors=0, duration_s=float("nan"), throughput=r.infer_per_s / bs, avg_ms=r.avg_ms,
-                p50_ms=r.p50_ms, p95_ms=r.p95_ms, p99_ms=r.p99_ms, stable=r.stable, windows=0,
-                client_cpu_pct=float("nan")), bs))
+            other.append(r)
 
-        for step in ((run_ours, run_theirs) if i % 2 == 0 else (run_theirs, run_ours)):
-            step()
+        mine, other = [], []
+        for rep in range(max(1, args.repeat)):
+            for step in ((run_ours, run_theirs) if (i + rep) % 2 == 0 else (run_theirs, run_ours)):
+                step()
+        # several rounds: each tool reported by its median round (robust to one disturbed round)
+        p = sorted(mine, key=lambda x: x.infer_per_s)[(len(mine) - 1) // 2]
+        r = sorted(other, key=lambda x: x.infer_per_s if x.infer_per_s == x.infer_per_s else -1)[(len(other) - 1) // 2]
+        ours.points.append(p)
+        results.append(r)
+        bs = max(cfg.batch_size, 1)
+        theirs.points.append(Point(level, Measurement(
+            requests=0, errors=0, duration_s=float("nan"), throughput=r.infer_per_s / bs, avg_ms=r.avg_ms,
+            p50_ms=r.p50_ms, p95_ms=r.p95_ms, p99_ms=r.p99_ms, stable=r.stable, windows=0,
+            client_cpu_pct=float("nan")), bs))
     return ours, theirs, results
 
 
