@@ -566,8 +566,9 @@ def plot(rows, models, path: Path) -> None:
             ls = ":" if s.startswith("inproc") else ("-" if s.startswith("triton") else "--")
             ax.plot(xs, ys, marker="o", ls=ls, label=s)
         ax.set_xscale("log")
+        ax.set_yscale("log")
         ax.set_xlabel("p99 latency (ms, log)")
-        ax.set_ylabel("throughput (samples/s)")
+        ax.set_ylabel("throughput (samples/s, log)")
         ax.set_title(f"{model}: throughput vs p99, concurrency 1..32")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
@@ -611,7 +612,18 @@ def main(argv=None) -> int:
     p.add_argument("--ts-delay-ms", default="digits=2,resnet18=5", help="TorchServe maxBatchDelay (ms) per model")
     p.add_argument("--triton-instances", default="torchscript=2",
                    help="instance count per format loaded over the repository's (tune's pick; '' keeps the repository's)")
+    p.add_argument("--report-only", metavar="RESULTS_JSON", help="re-render the table, plot and Markdown from a results.json")
     args = p.parse_args(argv)
+    if args.report_only:
+        data = json.loads(Path(args.report_only).read_text())
+        rows, meta = data["rows"], data["meta"]
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        print_table(rows, models)
+        plot(rows, models, Path(args.report_only).parent / "peers.png")
+        if args.results_md:
+            Path(args.results_md).write_text(markdown(rows, models, meta))
+            shutil.copy(Path(args.report_only).parent / "peers.png", Path(args.results_md).parent / "peers.png")
+        return 0
     args.triton_instances = {k: int(v) for k, v in (x.split("=") for x in args.triton_instances.split(",") if x)}
     args.ts_batch = {k: int(v) for k, v in (x.split("=") for x in args.ts_batch.split(","))}
     args.ts_delay_ms = {k: int(v) for k, v in (x.split("=") for x in args.ts_delay_ms.split(","))}
