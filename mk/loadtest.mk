@@ -7,6 +7,7 @@
 comma := ,
 LT_HTTP ?= localhost:8000
 LT_GRPC ?= localhost:8001
+LT_METRICS_PORT ?= 8002
 LT_MODELS ?= linear
 LT_USERS ?= 4
 LT_SPAWN ?= 4
@@ -23,7 +24,8 @@ BENCH_ARGS ?= -c 1,2,4,8
 CROSSCHECK_MODEL ?= resnet18
 CROSSCHECK_ARGS ?= -c 1,2,4 --window 4 --repeat 3
 LOCUST_FILES := loadtest/locustfile.py$(if $(LT_SHAPE),$(comma)loadtest/shapes/$(LT_SHAPE).py)
-WITH_SERVER := $(PY) -m tritonctl.bench.with_server --http $(LT_HTTP) --grpc $(LT_GRPC) --repository $(REPO) --
+WITH_SERVER := $(PY) -m tritonctl.bench.with_server --http $(LT_HTTP) --grpc $(LT_GRPC) --metrics-port $(LT_METRICS_PORT) \
+	--repository $(REPO) --
 LOCUST := $(PY) -m locust -f $(LOCUST_FILES) --host http://$(LT_HTTP) --grpc-host $(LT_GRPC) \
 	--models $(LT_MODELS) --samples $(SAMPLES)
 
