@@ -46,13 +46,26 @@ def main(argv=None) -> int:
         if subprocess.call(serve) != 0:
             return 2
         started = True
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches CMD (same group); we clean up after
+    def _terminate(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches CMD (same group); we clean up after
+    old_term = signal.signal(signal.SIGTERM, _terminate)  # `timeout`, CI cancel: stop CMD, then the server
+    proc = None
     try:
         proc = subprocess.Popen(cmd)
         signal.signal(signal.SIGINT, lambda *_: None)
         return proc.wait()
     finally:
-        signal.signal(signal.SIGINT, old)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
         if started:
             subprocess.call([sys.executable, "-m", "tritonctl", "stop", "--state-dir", a.state_dir])
 
