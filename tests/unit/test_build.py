@@ -250,3 +250,15 @@ def test_an_unknown_triton_release_is_refused_before_any_work(tmp_path):
     path, _ = make_project(tmp_path)
     with pytest.raises(Exception, match="known"):
         build.build(load(path), triton_release="19.01")
+
+
+def test_only_changes_to_the_modules_a_model_imports_make_a_new_version(tmp_path):
+    extra = "\nfrom .sizes import OUT\n\n\ndef sized():\n    torch.manual_seed(0)\n    return nn.Linear(4, OUT)\n"
+    path, pkg = make_project(tmp_path, [dict(LINEAR, source="{pkg}.nets:sized", formats=["onnx"])], extra=extra)
+    (tmp_path / pkg / "sizes.py").write_text("OUT = 3\n")
+    (tmp_path / pkg / "unrelated.py").write_text("X = 1\n")
+    build.build(load(path))
+    (tmp_path / pkg / "unrelated.py").write_text("X = 2\n")
+    assert [i.action for i in build.build(load(path), dry_run=True)] == ["unchanged"]
+    (tmp_path / pkg / "sizes.py").write_text("OUT = 3  # same value, new content\n")
+    assert [i.action for i in build.build(load(path), dry_run=True)] == ["export v2"]

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import subprocess
@@ -83,33 +82,25 @@ def latency(client, model: str, config: dict, image: bytes, n: int = 20) -> tupl
 
 
 def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict | None:
-    """LOAD HOOK: a short headless Locust run; None when the locustfile or Locust is absent."""
-    locustfile = ROOT / "loadtest" / "locustfile.py"
-    if not locustfile.exists():
-        print("load: skipped (loadtest/locustfile.py not found)")
-        return None
-    reports.mkdir(parents=True, exist_ok=True)
-    prefix = reports / "demo_load"
+    """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is absent."""
+    from tritonctl.bench.locust_run import run_headless
+
     samples = reports / "demo_samples"
-    if not any(samples.glob("*.png")) and (ROOT / "loadtest" / "digit_samples.py").exists():
+    if not any(samples.glob("*.png")):
         subprocess.run([sys.executable, str(ROOT / "loadtest" / "digit_samples.py"), str(samples), "-n", "20"],
                        capture_output=True, timeout=120, cwd=ROOT)
-    cmd = [
-        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
-        "-u", "4", "-r", "4", "-t", f"{seconds}s",
-        "--host", f"http://{http_url}", "--grpc-host", grpc_url,
-        "--models", "linear,digits,digits_pipeline",
-        "--samples", str(samples), "--csv", str(prefix), "--only-summary",
-        "ModelGrpcUser", "ModelHttpUser",
-    ]
-    print(f"load: Locust, 4 users, {seconds}s, gRPC + HTTP, models linear, digits, digits_pipeline")
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, cwd=ROOT)
-    stats = Path(f"{prefix}_stats.csv")
-    if not stats.exists():
-        print(f"load: Locust did not report (exit {res.returncode}):\n{res.stderr[-2000:]}")
+    models = "linear,digits,digits_pipeline"
+    print(f"load: Locust, 4 users, {seconds}s, gRPC + HTTP, models {models}")
+    try:
+        summary = run_headless(http_url, models, users=4, duration=seconds, grpc_host=grpc_url,
+                               out_dir=reports / "demo_load", samples=str(samples))
+    except TritonctlError as exc:
+        print(f"load: {exc}")
         return None
-    rows = list(csv.DictReader(stats.open()))
-    return {"rows": rows, "exit": res.returncode}
+    if not summary["requests"]:
+        print(f"load: Locust did not report (exit {summary['exit_code']}); see {summary['log']}")
+        return None
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             load = run_load(opts.http_url, opts.grpc_url, args.load_seconds, reports)
             if load:
                 t = Table("type", "name", "requests", "failures", "p50 ms", "p95 ms", "p99 ms", "req/s")
-                for r in load["rows"]:
-                    t.add_row(r["Type"], r["Name"], r["Request Count"], r["Failure Count"], r["50%"], r["95%"], r["99%"], f"{float(r['Requests/s']):.1f}")
+                for r in load["per_name"] + [dict(load, type="", name="Aggregated")]:
+                    t.add_row(r["type"], r["name"], str(r["requests"]), str(r["failures"]),
+                              *(f"{r[k]:.0f}" for k in ("p50_ms", "p95_ms", "p99_ms")), f"{r['rps']:.1f}")
                 console.print(t)
+                console.print(f"   reports: {load['html']}, {load['csv']}")
 
         console.print("[bold]4. summary[/bold]")
         table = Table("model", "version", "format", "state", "parity: max abs err / atol", "p50 ms", "p95 ms")

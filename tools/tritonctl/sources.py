@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,27 +30,54 @@ def _import(target: str, model: str, field: str, base_dir: Path) -> Any:
         raise ExportError(f"model '{model}': {field} '{target}': module '{module_name}' has no '{attr}'") from None
 
 
+def _project_module_path(module_name: str, base_dir: Path) -> Path | None:
+    """`examples.digits` -> base_dir/examples/digits.py (or its __init__.py); None outside the project."""
+    parts = module_name.split(".")
+    for candidate in (base_dir.joinpath(*parts).with_suffix(".py"), base_dir.joinpath(*parts, "__init__.py")):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _local_module_files(module_name: str, base_dir: Path, seen: set[Path]) -> None:
+    """The module's file and, recursively, the project modules it imports. Found on disk and by
+    parsing, never by importing: a no-change rebuild must not import torch."""
+    path = _project_module_path(module_name, base_dir)
+    if path is None or path in seen:
+        return  # an installed library (torch, numpy...) or already hashed
+    seen.add(path)
+    package = module_name if path.name == "__init__.py" else module_name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import: resolve against this module's package
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        for name in filter(None, names):
+            _local_module_files(name, base_dir, seen)
+
+
 def source_files(m: ModelSpec, spec: Spec) -> list[Path]:
     """Files whose content defines the model's weights: hashed to decide whether to rebuild.
 
-    For a `module:function` source that is the module's file and its sibling .py files (the
-    package it lives in), found without importing it, so a no-change rebuild never imports torch.
+    For a `module:function` source: the module's file and the project-local modules it imports,
+    found by parsing, so a no-change rebuild never imports torch and an unrelated example's
+    change does not make a new version of this one.
     """
     src = m.source
     if m.kind == "python":
         return [spec.resolve(m.python)]
     if isinstance(src, (CallableSource, CheckpointSource)):
         target = src.callable if isinstance(src, CallableSource) else src.class_
-        module_name = target.partition(":")[0]
-        if str(spec.base_dir) not in sys.path:
-            sys.path.insert(0, str(spec.base_dir))
-        try:
-            found = importlib.util.find_spec(module_name)
-        except (ImportError, ValueError):
-            found = None
-        files = []
-        if found is not None and found.origin and found.origin.endswith(".py"):
-            files = sorted(Path(found.origin).parent.glob("*.py"))
+        seen: set[Path] = set()
+        _local_module_files(target.partition(":")[0], spec.base_dir, seen)
+        files = sorted(seen)
         if isinstance(src, CheckpointSource):
             files.append(spec.resolve(src.checkpoint))
         return files

@@ -152,7 +152,7 @@ def run_headless(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{model}_{protocol}"
+    stem = f"{model.replace(',', '+')}_{protocol}"
     prefix, html, logf = out / stem, out / f"{stem}.html", out / f"{stem}.log"
     cmd = locust_command(
         host, model, users, duration, protocol=protocol, grpc_host=grpc_host, out_prefix=prefix, html=html,
