@@ -2,7 +2,7 @@
 
 Same models (the digits ConvNet, the ResNet-18-style classifier), same inputs (one random
 float32 sample per request, the same bytes for every system), the same closed-loop load
-generator (tritonctl.bench's ``_measure_level``: windows until perf_analyzer's stability rule
+generator (tritonctl.bench's ``measure_level``: windows until perf_analyzer's stability rule
 holds; one request function per system) at the same concurrencies, one run, one machine:
 
   inproc-onnxruntime / inproc-torchscript   the model called in this process; "concurrency" c is
@@ -48,15 +48,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from tritonctl.tune.load import Window, TritonTarget, run_async  # noqa: E402
+from tritonctl.bench.stability import StabilityRule  # noqa: E402
+from tritonctl.bench.sweep import measure_level  # noqa: E402 - THE closed loop of `tritonctl bench` and tune
+from tritonctl.tune.load import TritonTarget, Window  # noqa: E402
 
-try:  # THE load generator of `tritonctl bench`: windows until perf_analyzer's stability rule holds
-    from tritonctl.bench.sweep import _measure_level
-    from tritonctl.bench.stability import StabilityRule
-except ImportError:  # tritonctl.bench not installed: the same closed loop, one fixed window
-    _measure_level = None
-
-GENERATOR = "tritonctl.bench.sweep" if _measure_level else "tritonctl.tune.load"
+GENERATOR = "tritonctl.bench.sweep.measure_level"
 
 MODELS = {
     "digits": {"shape": (1, 28, 28), "onnx": "digits", "torchscript": "digits_torchscript",
@@ -72,24 +68,17 @@ CORES = len(os.sched_getaffinity(0))
 async def measure(send, concurrency: int, duration: float, warmup: float, batch: int = 1, label: str = "") -> Window:
     """One concurrency level of ``send`` (a zero-argument coroutine function), by the shared generator.
 
-    With tritonctl.bench: windows of duration/3 s until three agree within 10 % (at most 6);
-    the figures are the last three merged. ``batch`` converts requests to samples.
+    Windows of duration/3 s until three agree within 10 % (at most 6); the figures are the last
+    three merged. Each request carries ``batch`` samples (throughput is samples/s).
     """
-    if _measure_level is None:
-        async def counted():
-            await send()
-            return batch
+    async def counted():
+        await send()
+        return batch
 
-        return await run_async(counted, concurrency, duration, warmup)
-    from types import SimpleNamespace
-
-    cfg = SimpleNamespace(warmup_s=warmup, window_s=max(duration / 3, 0.5), label=label,
-                          rule=StabilityRule(percentage=10.0, windows=3, max_windows=6))
-    m = await _measure_level(send, concurrency, cfg)
-    return Window(concurrency=concurrency, requests=m.requests, samples=m.requests * batch, errors=m.errors,
-                  seconds=m.duration_s, throughput=m.throughput * batch, p50_ms=m.p50_ms, p95_ms=m.p95_ms,
-                  p99_ms=m.p99_ms, mean_ms=m.avg_ms, extra={"stable": m.stable, "windows": m.windows,
-                                                              "client_cpu_pct": round(m.client_cpu_pct, 1)})
+    m = await measure_level(counted, concurrency, window_s=max(duration / 3, 0.5), warmup_s=warmup,
+                            rule=StabilityRule(percentage=10.0, windows=3, max_windows=6), label=label)
+    return Window.from_measurement(concurrency, m, stable=m.stable, windows=m.windows,
+                                   client_cpu_pct=round(m.client_cpu_pct, 1))
 
 
 def log(msg: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import subprocess
 import sys
@@ -12,8 +13,10 @@ import pytest
 import yaml
 
 from tritonctl.tune import writeback
+from tritonctl.bench.stability import Window as BenchWindow
+from tritonctl.bench.stability import merge
 from tritonctl.tune.candidates import Candidate, SearchSpace, TuneError, parse_int_list, parse_preferred, preferred_for
-from tritonctl.tune.load import Window, closed_loop, summarize
+from tritonctl.tune.load import Window, measure_window
 from tritonctl.tune.objective import Result, closest_miss, pick_winner, qualifies
 from tritonctl.tune.runner import Served, Tuner, run_sweep
 
@@ -120,31 +123,36 @@ def test_the_budget_must_be_positive():
 
 
 # -- the load generator ----------------------------------------------------------------------
-def test_summarize_counts_samples_and_percentiles():
-    w = summarize(2, [0.001] * 99 + [0.1], samples=200, errors=0, seconds=2.0)
-    assert w.throughput == 100 and w.requests == 100
+def test_a_fixed_window_counts_samples_and_percentiles():
+    # one fixed window (no stability rule): 100 requests carrying 200 samples in 2 s
+    m = merge([BenchWindow(0.0, 2.0, [0.001] * 99 + [0.1], samples=200)], None)
+    w = Window.from_measurement(2, m)
+    assert w.throughput == 100 and w.requests == 100 and w.samples == 200
     assert w.p50_ms == pytest.approx(1.0) and w.p99_ms > 1.0
 
 
-def test_closed_loop_runs_async_and_sync_request_functions():
+def test_measure_window_counts_the_samples_a_request_function_returns():
     async def req():
         return 2
 
-    w = closed_loop(req, concurrency=3, duration=0.2, warmup=0.05)
-    assert w.requests > 0 and w.samples == 2 * w.requests and w.errors == 0
+    w = asyncio.run(measure_window(req, concurrency=3, duration=0.2, warmup=0.05))
+    assert w.concurrency == 3 and w.requests > 0 and w.samples == 2 * w.requests and w.errors == 0
+    assert w.throughput == pytest.approx(w.samples / w.seconds) and w.seconds == pytest.approx(0.2, abs=0.05)
 
-    calls = []
-    w = closed_loop(lambda: calls.append(1) or 1, concurrency=1, duration=0.1, warmup=0.0)
-    assert w.requests > 0
+    async def plain():  # returns nothing: one sample per request
+        await asyncio.sleep(0)
+
+    w = asyncio.run(measure_window(plain, concurrency=1, duration=0.1, warmup=0.0))
+    assert w.requests > 0 and w.samples == w.requests
     with pytest.raises(ValueError):
-        closed_loop(lambda: 1, concurrency=2, duration=0.1)
+        asyncio.run(measure_window(req, concurrency=0, duration=0.1))
 
 
-def test_closed_loop_counts_errors_instead_of_crashing():
+def test_measure_window_counts_errors_instead_of_crashing():
     async def bad():
         raise RuntimeError("boom")
 
-    w = closed_loop(bad, concurrency=2, duration=0.1, warmup=0.0)
+    w = asyncio.run(measure_window(bad, concurrency=2, duration=0.1, warmup=0.0))
     assert w.requests == 0 and w.errors > 0 and "boom" in w.first_error and math.isnan(w.p99_ms)
 
 

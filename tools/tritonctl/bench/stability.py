@@ -23,6 +23,11 @@ class Window:
     latencies_s: list[float] = field(default_factory=list)
     errors: int = 0
     cpu_s: float = 0.0  # client process CPU time spent during the window
+    samples: int | None = None  # samples the successful requests carried (None: one each)
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.latencies_s) if self.samples is None else self.samples
 
     @property
     def duration(self) -> float:
@@ -86,14 +91,26 @@ class Measurement:
     stable: bool
     windows: int
     client_cpu_pct: float  # client process CPU over the windows, % of one core
+    samples: int = -1  # samples the requests carried (-1: not counted, one per request)
+    samples_per_s: float = float("nan")
+    last_error: str = ""  # one failed request's error (the last), when any failed
+
+    def __post_init__(self):
+        if self.samples < 0:
+            self.samples = self.requests
+            self.samples_per_s = self.throughput
 
 
-def merge(windows: list[Window], rule: StabilityRule) -> Measurement:
-    """Figures of the last ``rule.windows`` windows (all windows when fewer)."""
-    stable = rule.is_stable(windows)
-    last = windows[-rule.windows:] if windows else []
+def merge(windows: list[Window], rule: StabilityRule | None, last_error: str = "") -> Measurement:
+    """Figures of the last ``rule.windows`` windows (all windows when fewer).
+
+    Without a rule (one fixed window): the figures of all windows, ``stable`` True.
+    """
+    stable = rule.is_stable(windows) if rule is not None else True
+    last = (windows[-rule.windows:] if rule is not None else windows) if windows else []
     lat = np.array([x for w in last for x in w.latencies_s], dtype=float)
     dur = sum(w.duration for w in last) or 1e-9
+    samples = sum(w.n_samples for w in last)
     pct = (lambda q: float(np.percentile(lat, q) * 1000.0)) if lat.size else (lambda q: float("nan"))
     return Measurement(
         requests=int(lat.size),
@@ -107,4 +124,7 @@ def merge(windows: list[Window], rule: StabilityRule) -> Measurement:
         stable=stable,
         windows=len(windows),
         client_cpu_pct=100.0 * sum(w.cpu_s for w in last) / dur,
+        samples=samples,
+        samples_per_s=samples / dur,
+        last_error=last_error,
     )

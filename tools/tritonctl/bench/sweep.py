@@ -254,49 +254,80 @@ class Series:
     points: list[Point] = field(default_factory=list)
 
 
-async def _measure_level(send, concurrency: int, cfg: SweepConfig, progress=None) -> Measurement:
-    completed: list[tuple[float, bool]] = []  # (latency_s, ok) in completion order
+def _samples(n) -> int:
+    """What a request function returned -> samples it carried (an int > 0), else one."""
+    return int(n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 else 1
+
+
+async def measure_level(send, concurrency: int, window_s: float, warmup_s: float = 1.0,
+                        rule: StabilityRule | None = None, label: str = "", progress=None,
+                        raise_if_all_fail: bool = True) -> Measurement:
+    """THE closed loop: ``concurrency`` workers each await ``send()``, then send the next.
+
+    ``send`` is a zero-argument coroutine function; when it returns an int > 0, that is the
+    number of samples the request carried (``Measurement.samples``/``samples_per_s``), otherwise
+    a request counts as one sample. After ``warmup_s`` unmeasured seconds, requests are counted
+    in windows of ``window_s`` seconds: with a ``rule``, until the rule holds (the figures are
+    the last ``rule.windows`` merged); without one, exactly one window (a fixed measurement).
+    A failed request is counted as an error; a window in which every request failed raises
+    ``ClientError`` when ``raise_if_all_fail``, else it is reported (no latencies, NaN percentiles).
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be >= 1")
+    completed: list[tuple[float, bool, int]] = []  # (latency_s, ok, samples) in completion order
     stop = asyncio.Event()
     last_error: list[BaseException] = []
 
     async def worker():
+        clock = time.perf_counter
+        t_yield = clock()
         while not stop.is_set():
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
-                await send()
+                n = _samples(await send())
                 ok = True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - counted, the last one reported
-                ok = False
+                ok, n = False, 0
                 last_error[:] = [exc]
-            completed.append((time.perf_counter() - t0, ok))
+            t1 = clock()
+            completed.append((t1 - t0, ok, n))
+            if t1 - t_yield > 0.001:  # a request that never suspends must not starve the window timer
+                await asyncio.sleep(0)
+                t_yield = clock()
+
+    def error_text() -> str:
+        if not last_error:
+            return ""
+        exc = last_error[0]
+        return f"{type(exc).__name__}: {str(exc).strip()[:300]}"
 
     tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    windows: list[Window] = []
     try:
-        await asyncio.sleep(cfg.warmup_s)
+        await asyncio.sleep(warmup_s)
         seen = len(completed)
-        windows: list[Window] = []
         while True:
             w0, c0 = time.perf_counter(), time.process_time()
-            await asyncio.sleep(cfg.window_s)
+            await asyncio.sleep(window_s)
             w1, c1 = time.perf_counter(), time.process_time()
             new, seen = completed[seen:], len(completed)
-            win = Window(w0, w1, [lat for lat, ok in new if ok], errors=sum(1 for _, ok in new if not ok), cpu_s=c1 - c0)
+            win = Window(w0, w1, [lat for lat, ok, _ in new if ok], errors=sum(1 for _, ok, _ in new if not ok),
+                         cpu_s=c1 - c0, samples=sum(n for _, ok, n in new if ok))
             windows.append(win)
             if progress:
-                progress(f"{cfg.label} c={concurrency}: window {len(windows)} {win.throughput:.0f} req/s")
-            if win.errors and not win.latencies_s:
-                err = last_error[0] if last_error else "unknown error"
-                raise ClientError(f"{cfg.label} at concurrency {concurrency}: every request failed: {err}")
-            if cfg.rule.done(windows):
+                progress(f"{label} c={concurrency}: window {len(windows)} {win.throughput:.0f} req/s")
+            if raise_if_all_fail and win.errors and not win.latencies_s:
+                raise ClientError(f"{label} at concurrency {concurrency}: every request failed: {error_text() or 'unknown error'}")
+            if rule is None or rule.done(windows):
                 break
     finally:
         stop.set()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return merge(windows, cfg.rule)
+    return merge(windows, rule, error_text())
 
 
 async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
@@ -311,7 +342,7 @@ async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
             raise ClientError(f"{cfg.label}: the first request failed: {exc}") from None
         series = Series(cfg.label, cfg.model, cfg.target.protocol, cfg.target.url, plan.batch_size)
         for c in levels:
-            m = await _measure_level(send, c, cfg, progress)
+            m = await measure_level(send, c, cfg.window_s, cfg.warmup_s, cfg.rule, cfg.label, progress)
             series.points.append(Point(c, m, plan.batch_size))
         return series
     finally:
@@ -324,5 +355,6 @@ def sweep(cfg: SweepConfig, progress=None) -> Series:
 
 
 __all__ = [
-    "CLIENT_BOUND_PCT", "Point", "Series", "SweepConfig", "Target", "parse_concurrency", "parse_target", "sweep",
+    "CLIENT_BOUND_PCT", "Point", "Series", "SweepConfig", "Target", "measure_level", "parse_concurrency", "parse_target",
+    "sweep",
 ]

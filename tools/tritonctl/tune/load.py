@@ -1,33 +1,26 @@
-"""A closed-loop load generator with pluggable request functions.
+"""What `tritonctl tune` measures a candidate with: Triton request functions and its window record.
 
-``concurrency`` workers each send one request, wait for its answer, and send the next; the
-window's throughput is completed samples per second and the latencies are per request. The
-request function is the only system-specific part, so Triton (gRPC or HTTP, through
-tritonclient's asyncio clients), a plain HTTP server (TorchServe, Flask) and an in-process
-model call are measured by the same loop:
-
-* an ``async def request() -> int`` (samples it carried) runs ``concurrency`` times concurrently
-  in one asyncio loop;
-* a plain ``def request() -> int`` (an in-process call) runs back to back in this thread; its
-  concurrency is expressed as the batch size it runs, so it must be 1 here.
+The closed loop itself is ``tritonctl.bench.sweep.measure_level`` (the one load generator of
+``tritonctl bench``, ``tune`` and ``benchmarks/peers.py``); tune runs it in its fixed mode: a
+warm-up, then one window of ``duration`` seconds per concurrency, no stability rule. Throughput
+is samples per second (a request function returns the samples it carried) and the latencies are
+per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
 from dataclasses import asdict, dataclass, field
-from typing import Awaitable, Callable, Union
 
 import numpy as np
 
-RequestFn = Union[Callable[[], Awaitable[int]], Callable[[], int]]
+from tritonctl.bench.stability import Measurement
+from tritonctl.bench.sweep import measure_level
 
 
 @dataclass
 class Window:
-    """What one measurement window saw."""
+    """What one measured concurrency level saw (tune's and peers' record of a measurement)."""
 
     concurrency: int
     requests: int = 0
@@ -45,94 +38,21 @@ class Window:
     def as_dict(self) -> dict:
         return asdict(self)
 
-
-def summarize(concurrency: int, latencies_s: list[float], samples: int, errors: int, seconds: float, first_error: str = "") -> Window:
-    w = Window(concurrency=concurrency, requests=len(latencies_s), samples=samples, errors=errors, seconds=seconds, first_error=first_error)
-    if seconds > 0:
-        w.throughput = samples / seconds
-    if latencies_s:
-        ms = np.asarray(latencies_s) * 1e3
-        w.p50_ms, w.p95_ms, w.p99_ms = (float(v) for v in np.percentile(ms, [50, 95, 99]))
-        w.mean_ms = float(ms.mean())
-    return w
+    @classmethod
+    def from_measurement(cls, concurrency: int, m: Measurement, **extra) -> "Window":
+        return cls(concurrency=concurrency, requests=m.requests, samples=m.samples, errors=m.errors,
+                   seconds=m.duration_s, throughput=m.samples_per_s, p50_ms=m.p50_ms, p95_ms=m.p95_ms,
+                   p99_ms=m.p99_ms, mean_ms=m.avg_ms, first_error=m.last_error, extra=dict(extra))
 
 
-async def _closed_loop_async(request, concurrency: int, duration: float, warmup: float) -> Window:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    t_measure = start + warmup
-    t_end = t_measure + duration
-    latencies: list[float] = []
-    counts = {"samples": 0, "errors": 0}
-    first_error: list[str] = []
+async def measure_window(request, concurrency: int, duration: float, warmup: float = 1.0) -> Window:
+    """One fixed window of the shared closed loop: ``warmup`` s unmeasured, ``duration`` s measured.
 
-    async def worker():
-        clock = time.perf_counter
-        while True:
-            t0 = clock()
-            if loop.time() >= t_end:
-                return
-            try:
-                n = await request()
-                ok = True
-            except Exception as exc:  # an error is a measurement, not a crash
-                ok = False
-                if not first_error:
-                    first_error.append(f"{type(exc).__name__}: {str(exc).strip()[:300]}")
-            t1 = clock()
-            now = loop.time()
-            if t_measure <= now <= t_end:
-                if ok:
-                    latencies.append(t1 - t0)
-                    counts["samples"] += int(n or 1)
-                else:
-                    counts["errors"] += 1
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return summarize(concurrency, latencies, counts["samples"], counts["errors"], duration, first_error[0] if first_error else "")
-
-
-def _closed_loop_sync(request, duration: float, warmup: float) -> Window:
-    clock = time.perf_counter
-    start = clock()
-    t_measure, t_end = start + warmup, start + warmup + duration
-    latencies: list[float] = []
-    samples = errors = 0
-    first_error = ""
-    while True:
-        t0 = clock()
-        if t0 >= t_end:
-            break
-        try:
-            n = request()
-            ok = True
-        except Exception as exc:
-            ok = False
-            first_error = first_error or f"{type(exc).__name__}: {exc}"
-        t1 = clock()
-        if t0 >= t_measure:
-            if ok:
-                latencies.append(t1 - t0)
-                samples += int(n or 1)
-            else:
-                errors += 1
-    return summarize(1, latencies, samples, errors, duration, first_error)
-
-
-def closed_loop(request: RequestFn, concurrency: int, duration: float, warmup: float = 1.0) -> Window:
-    """Run one window: ``warmup`` seconds unmeasured, then ``duration`` seconds measured."""
-    if concurrency < 1:
-        raise ValueError("concurrency must be >= 1")
-    if inspect.iscoroutinefunction(request):
-        return asyncio.run(_closed_loop_async(request, concurrency, duration, warmup))
-    if concurrency != 1:
-        raise ValueError("a synchronous (in-process) request function runs at concurrency 1; express load as batch size")
-    return _closed_loop_sync(request, duration, warmup)
-
-
-async def run_async(request, concurrency: int, duration: float, warmup: float = 1.0) -> Window:
-    """``closed_loop`` for callers already inside an event loop (clients bound to that loop)."""
-    return await _closed_loop_async(request, concurrency, duration, warmup)
+    Errors are counted, never raised; ``request`` is a zero-argument coroutine function that may
+    return the samples it carried.
+    """
+    m = await measure_level(request, concurrency, duration, warmup, rule=None, raise_if_all_fail=False)
+    return Window.from_measurement(concurrency, m)
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,6 +120,6 @@ def sweep_triton(url: str, protocol: str, model: str, inputs: dict[str, np.ndarr
 
     async def go():
         async with TritonTarget(url, protocol, model, inputs, outputs) as target:
-            return [await run_async(target.__call__, c, duration, warmup) for c in concurrencies]
+            return [await measure_window(target.__call__, c, duration, warmup) for c in concurrencies]
 
     return asyncio.run(go())
