@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from conftest import run_tritonctl, start_server, stop_server
+from serverkit import run_tritonctl, start_server, stop_server
 from fixture_repo import Linear, build_broken_models, build_fixture_repo, eager_outputs, export_onnx, linear_config, write_config, write_slow_model
 
 from tritonctl import client as tc

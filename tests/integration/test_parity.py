@@ -18,7 +18,7 @@ NUMPY = {"float32": np.float32, "float64": np.float64, "int64": np.int64, "int32
 
 def served_cases():
     from tritonctl import spec as S
-    from conftest import ROOT
+    from serverkit import ROOT
 
     spec = S.load(ROOT / "models.yaml")
     for m in spec.models:

@@ -8,7 +8,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import run_tritonctl
+from serverkit import run_tritonctl
 
 from tritonctl import client as tc
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import run_tritonctl, start_server, stop_server
+from serverkit import run_tritonctl, start_server, stop_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

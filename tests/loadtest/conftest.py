@@ -26,8 +26,8 @@ def _load(name: str, path: Path):
     return mod
 
 
-# the serve engineer's launcher helpers (start_server / stop_server / run_tritonctl)
-integration = _load("_integration_conftest", ROOT / "tests" / "integration" / "conftest.py")
+# the shared server helpers (start_server / stop_server / run_tritonctl), not the integration fixtures
+integration = _load("_serverkit", ROOT / "tests" / "integration" / "serverkit.py")
 digit_samples = _load("_digit_samples", ROOT / "loadtest" / "digit_samples.py")
 
 

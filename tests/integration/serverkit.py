@@ -1,0 +1,135 @@
+"""Start and stop a real local Triton through `tritonctl serve` for tests (shared by the
+integration and load-test suites; a plain module, so test files import it by a unique name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tritonctl_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tritonctl", *args]
+
+
+def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(tritonctl_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
+
+
+def free_port() -> int:
+    from tritonctl.server.launcher import free_port as fp
+
+    return fp()
+
+
+@dataclass
+class Served:
+    proc: subprocess.Popen
+    repo: Path
+    state_dir: Path
+    output: Path
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+    @property
+    def http_url(self) -> str:
+        return f"localhost:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"localhost:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://localhost:{self.metrics_port}/metrics"
+
+    def url(self, protocol: str) -> str:
+        return self.grpc_url if protocol == "grpc" else self.http_url
+
+    def log(self) -> str:
+        text = self.output.read_text(errors="replace") if self.output.exists() else ""
+        log = self.state_dir / "server.log"
+        if log.exists():
+            text += "\n--- server.log (tail) ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-80:])
+        return text
+
+    def stub_pids(self) -> list[int]:
+        """Live (non-zombie) Python backend stubs this server started (their command names our state dir)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if "triton_python_backend_stub" in cmd and str(self.state_dir) in cmd and state != "Z":
+                pids.append(int(entry.name))
+        return pids
+
+
+def start_server(
+    repo: Path,
+    workdir: Path,
+    *extra: str,
+    wait_for: str = "serving; press Ctrl-C",
+    timeout: float = 300,
+    expect_failure: bool = False,
+) -> Served:
+    """`tritonctl serve` in the foreground as a subprocess; returns once it prints ``wait_for``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = [free_port() for _ in range(3)]
+    while len(set(ports)) < 3:
+        ports = [free_port() for _ in range(3)]
+    state = workdir / "state"
+    output = workdir / "serve.out"
+    cmd = tritonctl_cmd(
+        "serve",
+        str(repo),
+        "--http-port", str(ports[0]),
+        "--grpc-port", str(ports[1]),
+        "--metrics-port", str(ports[2]),
+        "--address", "127.0.0.1",
+        "--state-dir", str(state),
+        "--exit-timeout", "5",
+        *extra,
+    )
+    out = open(output, "w")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    out.close()
+    served = Served(proc, repo, state, output, *ports)
+    if expect_failure:
+        return served
+    deadline = time.monotonic() + timeout
+    while True:
+        text = output.read_text(errors="replace")
+        if wait_for in text:
+            return served
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(served)
+            print(f"tritonctl serve did not start ({' '.join(cmd)}):\n{served.log()}", file=sys.stderr)
+            pytest.fail(f"tritonctl serve did not start; output and server log:\n{served.log()}")
+        time.sleep(0.25)
+
+
+def stop_server(served: Served, timeout: float = 60) -> int | None:
+    """SIGTERM to `tritonctl serve` (what Ctrl-C does), then make sure nothing is left."""
+    proc = served.proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    # belt and braces: a server left behind by a broken serve is stopped through its pid file
+    subprocess.run(tritonctl_cmd("stop", "--state-dir", str(served.state_dir), "--timeout", "10"), capture_output=True, cwd=ROOT)
+    return proc.returncode
