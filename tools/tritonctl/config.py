@@ -40,7 +40,7 @@ def config_tensor_names(m: ModelSpec, fmt: str | None) -> tuple[list[str], list[
     """
     ins, outs = [t.name for t in m.inputs], [t.name for t in m.outputs]
     if fmt == "torchscript":
-        return naming.torchscript_output_names(ins), naming.torchscript_output_names(outs)
+        return naming.indexed_names(ins), naming.indexed_names(outs)
     return ins, outs
 
 

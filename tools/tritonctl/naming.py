@@ -23,15 +23,9 @@ def index_of(name: str) -> int | None:
     return int(m.group("index")) if m else None
 
 
-def torchscript_input_names(spec_names: list[str], forward_args: list[str]) -> list[str]:
-    """Keep the spec's input names when they are the forward() argument names, else index them."""
-    if list(spec_names) == list(forward_args[: len(spec_names)]):
-        return list(spec_names)
-    return [indexed(n, i) for i, n in enumerate(spec_names)]
-
-
-def torchscript_output_names(spec_names: list[str]) -> list[str]:
-    return [indexed(n, i) for i, n in enumerate(spec_names)]
+def indexed_names(names: list[str]) -> list[str]:
+    """Each name in `<name>__<index>` form, index = position (accepted for inputs, required for outputs)."""
+    return [indexed(n, i) for i, n in enumerate(names)]
 
 
 def check_torchscript_inputs(config_names: list[str], forward_args: list[str]) -> list[str]:

@@ -33,13 +33,13 @@ def check_model(m: ModelDir, path) -> list[Finding]:
     for problem in naming.check_torchscript_inputs(ins, args):
         out.append(error(m.config_path, f"{problem} {where}",
                          f"name the inputs {args[:len(ins)]} (forward() arguments) or "
-                         f"{naming.torchscript_output_names(ins)}", "torchscript.input-names", m.name))
+                         f"{naming.indexed_names(ins)}", "torchscript.input-names", m.name))
     if len(ins) > len(args):
         out.append(error(m.config_path, f"the config declares {len(ins)} inputs but forward() takes {len(args)} "
                          f"({args}) {where}", f"declare exactly the {len(args)} forward() arguments",
                          "torchscript.input-count", m.name))
     for problem in naming.check_torchscript_outputs(outs):
         out.append(error(m.config_path, f"{problem} {where}",
-                         f"rename the outputs to {naming.torchscript_output_names(outs)}",
+                         f"rename the outputs to {naming.indexed_names(outs)}",
                          "torchscript.output-names", m.name))
     return out
