@@ -11,7 +11,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl import naming
-from tritonctl.spec import DTYPES, ModelSpec, Spec, TensorSpec
+from tritonctl.spec import DTYPES, DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
 
 # Platform strings and default file names exactly as Triton defines them.
 PLATFORMS = {
@@ -45,19 +45,13 @@ def config_tensor_names(m: ModelSpec, fmt: str | None) -> tuple[list[str], list[
 
 
 def _tensor(t: TensorSpec, name: str, message_type):
-    msg = message_type(name=name, data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=t.shape)
-    return msg
+    return message_type(name=name, data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=t.shape)
 
 
 def _dynamic_batching(m: ModelSpec) -> mc.ModelDynamicBatching | None:
     if not m.batching or m.dynamic_batching is False:
         return None
-    if m.dynamic_batching is True:
-        from tritonctl.spec import DynamicBatching
-
-        db = DynamicBatching()
-    else:
-        db = m.dynamic_batching
+    db = DynamicBatching() if m.dynamic_batching is True else m.dynamic_batching
     msg = mc.ModelDynamicBatching(
         preferred_batch_size=db.preferred_batch_size,
         max_queue_delay_microseconds=db.max_queue_delay_microseconds,
@@ -88,8 +82,6 @@ def _version_policy(m: ModelSpec) -> mc.ModelVersionPolicy:
 def _warmups(m: ModelSpec, input_names: list[str]) -> list[mc.ModelWarmup]:
     if m.warmup is False:
         return []
-    from tritonctl.spec import Warmup
-
     w = Warmup() if m.warmup is True else m.warmup
     out = []
     for bs in w.batch_sizes:
