@@ -36,12 +36,15 @@ models the server has, and exit status 2.
 
 from __future__ import annotations
 
+import gc
 import glob
 import itertools
+import json
 import logging
 import os
 import random
 import time
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -54,6 +57,7 @@ import gevent  # noqa: E402
 import numpy as np  # noqa: E402
 import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
+from geventhttpclient import HTTPClient  # noqa: E402
 from locust import User, events, task  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 from locust.runners import WorkerRunner  # noqa: E402
@@ -145,6 +149,28 @@ def parse_models(text: str) -> list[tuple[str, str]]:
     return out
 
 
+# Every gRPC channel, to close while gevent's hub still runs: a channel (or a call) that
+# Python's final garbage collection finalizes after the hub is gone deadlocks inside grpc, and
+# the Locust process then never exits (grpc's gevent mode, seen with grpcio 1.85).
+_GRPC_CLIENTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def grpc_client(url: str, ssl: bool):
+    client = grpcclient.InferenceServerClient(url=url, ssl=ssl)
+    _GRPC_CLIENTS.add(client)
+    return client
+
+
+@events.quitting.add_listener
+def _close_grpc_channels(environment, **_kw):
+    for client in list(_GRPC_CLIENTS):
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - closing twice, a broken channel: nothing to keep
+            pass
+    gc.collect()  # finalize what is left of the calls now, while the hub can still run them
+
+
 # ------------------------------------------------------------------------------------------
 # inputs from metadata and config
 # ------------------------------------------------------------------------------------------
@@ -218,6 +244,11 @@ def load_samples(folder: str) -> list[bytes]:
 
 class ModelNotFound(Exception):
     pass
+
+
+class TritonRequestError(Exception):
+    """A request Triton answered with an error. tritonclient's exception keeps no ``args``, so
+    Locust's failure table would show it as a bare ``InferenceServerException()``."""
 
 
 def _metadata_and_config(client, protocol: str, model: str, version: str):
@@ -296,8 +327,7 @@ class _TritonUser(User):
         self._cycle = None
         self._rng = np.random.default_rng(random.randrange(2**32))
         self._sample_pos = random.randrange(1 << 16)
-        self._prepared: dict[str, itertools.cycle] = {}  # plan label -> cycle of ready input lists
-        self._outputs: dict[str, list] = {}  # plan label -> requested outputs
+        self._prepared: dict[str, itertools.cycle] = {}  # plan label -> cycle of ready requests
 
     #: requests prepared per user and model when --fresh-inputs is off
     PREPARED = 4
@@ -309,14 +339,15 @@ class _TritonUser(User):
     def endpoint(self) -> str:
         raise NotImplementedError
 
-    def infer(self, plan: ModelPlan, inputs, outputs):
-        """Send one request; return the response size in bytes."""
-        raise NotImplementedError
-
     def make_input(self, spec: TensorSpec, data: np.ndarray):
         raise NotImplementedError
 
-    def make_outputs(self, plan: ModelPlan) -> list:
+    def prepare(self, plan: ModelPlan, inputs: list):
+        """Input tensors -> a request ready for ``infer`` (built once, sent many times)."""
+        raise NotImplementedError
+
+    def infer(self, plan: ModelPlan, request):
+        """Send one prepared request; return the size of its outputs in bytes."""
         raise NotImplementedError
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -344,10 +375,9 @@ class _TritonUser(User):
                     raise StopUser() from None
                 _TritonUser._plans[key] = plan
             self.plans.append(plan)
-            self._outputs[plan.label] = self.make_outputs(plan)
             if not getattr(self.options, "fresh_inputs", False):
                 n = len(plan.samples) if plan.samples else self.PREPARED
-                self._prepared[plan.label] = itertools.cycle([self.build_inputs(plan) for _ in range(n)])
+                self._prepared[plan.label] = itertools.cycle([self.build_request(plan) for _ in range(n)])
         self._cycle = itertools.cycle(self.plans)
 
     def on_stop(self):
@@ -358,7 +388,7 @@ class _TritonUser(User):
             except Exception:  # noqa: BLE001
                 pass
 
-    def build_inputs(self, plan: ModelPlan):
+    def build_request(self, plan: ModelPlan):
         inputs = []
         for spec in plan.inputs:
             if spec.datatype == "BYTES":
@@ -369,19 +399,19 @@ class _TritonUser(User):
             else:
                 data = random_tensor(spec, self._rng)
             inputs.append(self.make_input(spec, data))
-        return inputs
+        return self.prepare(plan, inputs)
 
     @task
     def infer_task(self):
         plan = next(self._cycle)
         prepared = self._prepared.get(plan.label)
-        inputs = next(prepared) if prepared is not None else self.build_inputs(plan)
+        request = next(prepared) if prepared is not None else self.build_request(plan)
         start = time.perf_counter()
         length, exc = 0, None
         try:
-            length = self.infer(plan, inputs, self._outputs[plan.label])
+            length = self.infer(plan, request)
         except InferenceServerException as e:
-            exc = e
+            exc = TritonRequestError(str(e))
         except Exception as e:  # noqa: BLE001 - socket errors, timeouts: failures, not crashes
             exc = e
         self.environment.events.request.fire(
@@ -402,24 +432,39 @@ class TritonGrpcUser(_TritonUser):
 
     def make_client(self):
         url, ssl = grpc_endpoint(getattr(self.options, "grpc_host", ""), self.host)
-        return grpcclient.InferenceServerClient(url=url, ssl=ssl)
+        return grpc_client(url, ssl)
 
     def make_input(self, spec, data):
         i = grpcclient.InferInput(spec.name, list(data.shape), spec.datatype)
         i.set_data_from_numpy(data)
         return i
 
-    def make_outputs(self, plan):
-        return [grpcclient.InferRequestedOutput(o) for o in plan.outputs]
+    def prepare(self, plan, inputs):
+        return inputs, [grpcclient.InferRequestedOutput(o) for o in plan.outputs]
 
-    def infer(self, plan, inputs, outputs):
+    def infer(self, plan, request):
+        inputs, outputs = request
         res = self.client.infer(plan.model, inputs, model_version=plan.requested,
                                 outputs=outputs, client_timeout=self.options.request_timeout)
         return sum(len(b) for b in res.get_response().raw_output_contents)
 
 
+@dataclass
+class HttpRequest:
+    """One prepared HTTP inference: tritonclient's request body (JSON header + binary tensors)."""
+
+    path: str
+    body: bytes
+    headers: dict
+
+
 class TritonHttpUser(_TritonUser):
-    """A closed-loop user on Triton's HTTP/REST endpoint (tritonclient.http, geventhttpclient)."""
+    """A closed-loop user on Triton's HTTP/REST endpoint (tritonclient.http, geventhttpclient).
+
+    tritonclient builds each request body once (``generate_request_body``, the same bytes its
+    ``infer`` sends) and the user posts it on its own keep-alive connection: per call the
+    generator then spends its CPU on the wire, not on rebuilding JSON (~30 % of the call).
+    """
 
     abstract = True
     protocol = "http"
@@ -430,21 +475,44 @@ class TritonHttpUser(_TritonUser):
     def make_client(self):
         url, ssl = http_endpoint(self.host)
         t = self.options.request_timeout
+        hostport, _, prefix = url.partition("/")
+        self._prefix = "/" + prefix if prefix else ""
+        host, _, port = hostport.rpartition(":")
+        self._session = HTTPClient(host, int(port), ssl=ssl, connection_timeout=t, network_timeout=t,
+                                   concurrency=1)
         return httpclient.InferenceServerClient(url=url, ssl=ssl, connection_timeout=t, network_timeout=t)
+
+    def on_stop(self):
+        session = getattr(self, "_session", None)
+        if session is not None:
+            session.close()
+        super().on_stop()
 
     def make_input(self, spec, data):
         i = httpclient.InferInput(spec.name, list(data.shape), spec.datatype)
         i.set_data_from_numpy(data, binary_data=True)
         return i
 
-    def make_outputs(self, plan):
-        return [httpclient.InferRequestedOutput(o, binary_data=True) for o in plan.outputs]
+    def prepare(self, plan, inputs):
+        outputs = [httpclient.InferRequestedOutput(o, binary_data=True) for o in plan.outputs]
+        body, json_size = httpclient.InferenceServerClient.generate_request_body(inputs, outputs)
+        headers = {"Content-Type": "application/octet-stream"}
+        if json_size is not None:  # binary tensors follow the JSON header
+            headers["Inference-Header-Content-Length"] = str(json_size)
+        version = f"/versions/{plan.requested}" if plan.requested else ""
+        return HttpRequest(f"{self._prefix}/v2/models/{plan.model}{version}/infer", body, headers)
 
-    def infer(self, plan, inputs, outputs):
-        res = self.client.infer(plan.model, inputs, model_version=plan.requested, outputs=outputs)
-        # binary outputs: their sizes are in the JSON header, no decoding needed
-        return sum(int((o.get("parameters") or {}).get("binary_data_size", 0))
-                   for o in (res.get_response() or {}).get("outputs", []))
+    def infer(self, plan, request):
+        response = self._session.post(request.path, body=request.body, headers=request.headers)
+        body = response.read()
+        if response.status_code != 200:
+            try:
+                message = json.loads(body).get("error", body.decode(errors="replace"))
+            except ValueError:
+                message = body.decode(errors="replace")
+            raise InferenceServerException(msg=message, status=str(response.status_code))
+        # binary outputs follow the JSON header: their bytes need no decoding
+        return len(body) - int(response.get("inference-header-content-length", len(body)))
 
 
 # Concrete users: each only names its model (None: the models of --models).
@@ -502,7 +570,7 @@ def preflight(environment) -> list[str]:
             checked.add(key)
             try:
                 if uc.protocol == "grpc":
-                    client = grpcclient.InferenceServerClient(url=url, ssl=ssl)
+                    client = grpc_client(url, ssl)
                 else:
                     client = httpclient.InferenceServerClient(url=url, ssl=ssl, connection_timeout=10,
                                                               network_timeout=10)
@@ -546,7 +614,7 @@ def check_thresholds(stats, options) -> list[str]:
     if options.max_fail_ratio is not None and total.fail_ratio > options.max_fail_ratio:
         broken.append(
             f"failure ratio {total.fail_ratio:.4f} > --max-fail-ratio {options.max_fail_ratio} "
-            f"({total.num_failures} of {total.num_requests + total.num_failures} requests failed)"
+            f"({total.num_failures} of {total.num_requests} requests failed)"
         )
     if options.max_p99_ms is not None and total.num_requests:
         p99 = total.get_response_time_percentile(0.99)

@@ -59,3 +59,18 @@ def test_a_step_shape_run_climbs_in_steps(lt_server, tmp_path):
     assert s["exit_code"] == 0, log
     assert s["requests"] > 0
     assert "Shape test updating to 1 users" in log and "Shape test updating to 2 users" in log
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_request_the_server_rejects_counts_as_a_failure_with_the_servers_reason(lt_server, tmp_path, protocol):
+    not_images = tmp_path / "not_images"
+    not_images.mkdir()
+    (not_images / "broken.png").write_bytes(b"these bytes are not a PNG")
+    s = run_headless(lt_server.http_url, "digits_pipeline", users=1, duration=2, protocol=protocol,
+                     grpc_host=lt_server.grpc_url, out_dir=tmp_path, samples=str(not_images), max_fail_ratio=0.0)
+    log = open(s["log"]).read()
+    assert s["exit_code"] == 1, log
+    assert s["failures"] > 0 and s["failures"] == s["requests"], log  # Locust counts failures as requests
+    assert f"threshold broken: failure ratio 1.0000 > --max-fail-ratio 0.0 ({s['failures']} of {s['requests']} requests failed)" in log
+    failures = (tmp_path / f"digits_pipeline_{protocol}_failures.csv").read_text()
+    assert "IMAGE is not a decodable image" in failures, failures
