@@ -86,6 +86,29 @@ def test_candidate_config_changes_only_serving_settings():
     assert cfg.input[0].name == "image" and base.max_batch_size == 32  # base untouched
 
 
+def test_a_thread_axis_sets_each_formats_own_parameter_and_nothing_else():
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    cands = SearchSpace(formats=["onnx", "torchscript"], max_batch_sizes=[8], queue_delays_us=[0],
+                        thread_counts=[2, 1, 2]).candidates()
+    assert [(c.format, c.threads) for c in cands] == [("onnx", 1), ("onnx", 2), ("torchscript", 1), ("torchscript", 2)]
+    assert "thr=1" in cands[0].label
+    base = mc.ModelConfig(name="digits", platform="onnxruntime_onnx", max_batch_size=32)
+    base.parameters["description"].string_value = "kept"
+    onnx_cfg = cands[0].apply(base)
+    assert dict((k, v.string_value) for k, v in onnx_cfg.parameters.items()) == {
+        "description": "kept", "intra_op_thread_count": "1"}
+    ts_cfg = cands[3].apply(base)
+    assert ts_cfg.parameters["INTRA_OP_THREAD_COUNT"].string_value == "2"
+    assert "intra_op_thread_count" not in ts_cfg.parameters
+    # without the axis, the config's own thread setting stays as it is
+    plain = SearchSpace(max_batch_sizes=[8], queue_delays_us=[0]).candidates()[0]
+    assert plain.threads is None and "thr=" not in plain.label
+    assert "intra_op_thread_count" not in plain.apply(base).parameters
+    with pytest.raises(TuneError, match="threads"):
+        Candidate("onnx", 8, threads=0)
+
+
 # -- objective -------------------------------------------------------------------------------
 def test_the_winner_has_the_most_throughput_within_the_p99_budget():
     a = Result(Candidate("onnx", 8), [win(1, 100, 5), win(16, 900, 80)])  # 900/s but p99 80 ms
@@ -198,6 +221,21 @@ def test_patch_edits_only_the_models_block_and_keeps_comments(tmp_path):
     # lines outside the block are byte-identical
     tail = old.split("  # a second model")[1]
     assert new.endswith(tail)
+
+
+def test_patch_writes_a_winning_thread_count_beside_the_other_parameters(tmp_path):
+    spec_path = tmp_path / "models.yaml"
+    with_params = SPEC.replace("max_batch_size: 8   # why eight\n", "max_batch_size: 8   # why eight\n    parameters: {note: kept}\n")
+    assert with_params != SPEC
+    spec_path.write_text(with_params)
+    old, new, spec = writeback.plan_models_yaml(spec_path, "linear", Candidate("onnx", 8, (4, 8), 100, 1, threads=1))
+    lin = yaml.safe_load(new)["models"][0]
+    assert lin["parameters"] == {"note": "kept", "intra_op_thread_count": "1"}
+    assert "# why eight" in new
+    from tritonctl import config
+
+    cfg = config.parse(writeback.repository_configs(spec, "linear")["linear"])
+    assert cfg.parameters["intra_op_thread_count"].string_value == "1"
 
 
 def test_patch_switches_serve_when_the_other_format_wins():

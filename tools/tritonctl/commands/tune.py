@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-HELP = "search max_batch_size, preferred batch sizes, queue delay, instances and format on a running Triton; keep the best under a p99 budget"
+HELP = ("search max_batch_size, preferred batch sizes, queue delay, instances, threads and format on a running "
+        "Triton; keep the best under a p99 budget")
 
 
 def add_arguments(p):
@@ -20,6 +21,8 @@ def add_arguments(p):
                    "(default: half and full max batch)")
     p.add_argument("--queue-delays", default="0,500,2000", help="max_queue_delay_microseconds values (default %(default)s)")
     p.add_argument("--instances", default="1,2", help="CPU instance counts (default %(default)s)")
+    p.add_argument("--threads", help="intra-op threads per instance to try, e.g. 1,2 (default: as each config says; "
+                   "a small model often serves faster on 1, see benchmarks/NOTES.md)")
     p.add_argument("--max-candidates", type=int, help="stop the grid after N candidates")
     p.add_argument("--concurrency", default="1,4,16", help="closed-loop concurrencies per candidate (default %(default)s)")
     p.add_argument("--duration", type=float, default=5.0, help="measured seconds per concurrency (default %(default)s)")
@@ -59,7 +62,8 @@ def render_table(results, budget, winner, concurrencies):
     from rich.table import Table
 
     t = Table(title=f"tune candidates (p99 budget {budget:g} ms; cells: samples/s @ p99 ms)", title_justify="left")
-    for col in ("#", "format", "max batch", "preferred", "delay us", "inst"):
+    with_threads = any(r.candidate.threads is not None for r in results)
+    for col in ("#", "format", "max batch", "preferred", "delay us", "inst") + (("threads",) if with_threads else ()):
         t.add_column(col, justify="right" if col not in ("format", "preferred") else "left")
     for c in concurrencies:
         t.add_column(f"c={c}", justify="right")
@@ -75,7 +79,8 @@ def render_table(results, budget, winner, concurrencies):
         score = r.score(budget) if r.ok else None
         status = r.error if not r.ok else ("WINNER" if r is winner else ("over budget" if score is None else ""))
         t.add_row(str(i), c.format, str(c.max_batch_size), ",".join(map(str, c.preferred_batch_size)) or "-",
-                  str(c.max_queue_delay_microseconds), str(c.instance_count), *cells,
+                  str(c.max_queue_delay_microseconds), str(c.instance_count),
+                  *([str(c.threads or "")] if with_threads else []), *cells,
                   "" if score is None else f"{score:.1f}", status)
     return t
 
@@ -141,6 +146,7 @@ def run(args) -> int:
         max_batch_sizes=mbs,
         queue_delays_us=parse_int_list(args.queue_delays, "--queue-delays"),
         instance_counts=parse_int_list(args.instances, "--instances"),
+        thread_counts=parse_int_list(args.threads, "--threads") if args.threads else None,
         preferred=parse_preferred(args.preferred) if args.preferred else None,
         limit=args.max_candidates,
     )

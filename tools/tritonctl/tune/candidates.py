@@ -2,8 +2,9 @@
 
 A candidate changes only what serving decides: which exported format serves (ONNX or
 TorchScript, i.e. which published model directory), ``max_batch_size``, the dynamic batcher's
-preferred batch sizes and queue delay, and the CPU instance count. Everything else (tensors,
-labels, parameters, warmup) is the served config as it is.
+preferred batch sizes and queue delay, the CPU instance count and, when asked, the intra-op
+threads of each instance. Everything else (tensors, labels, other parameters, warmup) is the
+served config as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from tritonctl.errors import TritonctlError
 
 FORMATS = ("onnx", "torchscript")
+#: the config parameter each local CPU backend reads its intra-op thread count from
+THREAD_PARAMETER = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
 
 
 class TuneError(TritonctlError):
@@ -27,6 +30,7 @@ class Candidate:
     preferred_batch_size: tuple[int, ...] = ()
     max_queue_delay_microseconds: int = 0
     instance_count: int = 1
+    threads: int | None = None  # intra-op threads per instance; None: as the config says
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -35,6 +39,8 @@ class Candidate:
             raise TuneError(f"candidate max_batch_size must be >= 1 (tune sweeps batching models), got {self.max_batch_size}")
         if self.instance_count < 1:
             raise TuneError(f"candidate instance count must be >= 1, got {self.instance_count}")
+        if self.threads is not None and self.threads < 1:
+            raise TuneError(f"candidate threads must be >= 1, got {self.threads}")
         if self.max_queue_delay_microseconds < 0:
             raise TuneError(f"max_queue_delay_microseconds must be >= 0, got {self.max_queue_delay_microseconds}")
         bad = [b for b in self.preferred_batch_size if not 1 <= b <= self.max_batch_size]
@@ -44,8 +50,13 @@ class Candidate:
     @property
     def label(self) -> str:
         pref = ",".join(map(str, self.preferred_batch_size)) or "-"
+        threads = f" thr={self.threads}" if self.threads is not None else ""
         return (f"{self.format} mbs={self.max_batch_size} pref={pref} "
-                f"delay={self.max_queue_delay_microseconds}us inst={self.instance_count}")
+                f"delay={self.max_queue_delay_microseconds}us inst={self.instance_count}{threads}")
+
+    @property
+    def thread_parameter(self) -> str:
+        return THREAD_PARAMETER[self.format]
 
     def apply(self, base):
         """A copy of ``base`` (a ``ModelConfig``) with this candidate's serving settings."""
@@ -58,6 +69,8 @@ class Candidate:
         cfg.dynamic_batching.max_queue_delay_microseconds = self.max_queue_delay_microseconds
         del cfg.instance_group[:]
         cfg.instance_group.add(count=self.instance_count, kind=mc.ModelInstanceGroup.KIND_CPU)
+        if self.threads is not None:
+            cfg.parameters[self.thread_parameter].string_value = str(self.threads)
         # warmup requests larger than the new max batch would fail the load
         for w in cfg.model_warmup:
             if w.batch_size > self.max_batch_size:
@@ -81,6 +94,7 @@ class SearchSpace:
     max_batch_sizes: list[int] = field(default_factory=lambda: [8])
     queue_delays_us: list[int] = field(default_factory=lambda: [0, 2000])
     instance_counts: list[int] = field(default_factory=lambda: [1])
+    thread_counts: list[int] | None = None  # None: leave each config's thread setting alone
     preferred: list[tuple[int, ...]] | None = None
     limit: int | None = None
 
@@ -97,14 +111,16 @@ class SearchSpace:
     def candidates(self) -> list[Candidate]:
         out: list[Candidate] = []
         seen = set()
-        for fmt, mbs, delay, inst in itertools.product(
-            self.formats, sorted(set(self.max_batch_sizes)), sorted(set(self.queue_delays_us)), sorted(set(self.instance_counts))
+        threads = sorted(set(self.thread_counts)) if self.thread_counts else [None]
+        for fmt, mbs, delay, inst, thr in itertools.product(
+            self.formats, sorted(set(self.max_batch_sizes)), sorted(set(self.queue_delays_us)),
+            sorted(set(self.instance_counts)), threads,
         ):
             prefs = [preferred_for(mbs)] if self.preferred is None else [
                 tuple(b for b in p if b <= mbs) for p in self.preferred
             ]
             for pref in prefs:
-                c = Candidate(fmt, mbs, tuple(pref), delay, inst)
+                c = Candidate(fmt, mbs, tuple(pref), delay, inst, thr)
                 if c not in seen:
                     seen.add(c)
                     out.append(c)

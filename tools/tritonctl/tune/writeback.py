@@ -1,8 +1,8 @@
 """Write a tune winner back: a surgical models.yaml patch (comments kept) and config.pbtxt.
 
 models.yaml is edited as text, inside the winner's ``- name: MODEL`` block only: the keys
-``max_batch_size``, ``dynamic_batching``, ``instance_groups`` (and ``serve`` when the winning
-format is not the served one) are replaced where they are, or added at the end of the block, in
+``max_batch_size``, ``dynamic_batching``, ``instance_groups``, ``parameters`` (when the sweep
+tried thread counts) and ``serve`` (when the winning format is not the served one) are replaced where they are, or added at the end of the block, in
 YAML flow style. The patched text is validated with the spec loader before anything is written.
 The repository configs are then regenerated from the patched spec through ``tritonctl.config``
 (``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean.
@@ -49,6 +49,11 @@ def desired_values(raw_model: dict, cand: Candidate) -> dict:
     values = {"max_batch_size": cand.max_batch_size, "dynamic_batching": db, "instance_groups": groups}
     if "instance_groups" not in raw_model and cand.instance_count == 1:
         del values["instance_groups"]  # the default already; keep the diff small
+    if cand.threads is not None:
+        params = raw_model.get("parameters")
+        params = dict(params) if isinstance(params, dict) else {}
+        params[cand.thread_parameter] = str(cand.threads)
+        values["parameters"] = params
     formats = raw_model.get("formats") or ["onnx"]
     serve = raw_model.get("serve") or formats[0]
     if cand.format != serve:
@@ -136,8 +141,11 @@ def plan_models_yaml(spec_path: Path, model: str, cand: Candidate) -> tuple[str,
         raise TuneError(f"the tuned values do not validate in {spec_path}: {exc}") from None
     m = spec.model(model)
     got = (m.max_batch_size, m.instance_groups[0].count)
-    if got != (cand.max_batch_size, cand.instance_count) or m.serve != cand.format:
-        raise TuneError(f"internal: patched {spec_path} reads back as {got}, serve {m.serve}; not written")
+    threads = m.parameters.get(cand.thread_parameter) if cand.threads is not None else None
+    if got != (cand.max_batch_size, cand.instance_count) or m.serve != cand.format or \
+            threads != (str(cand.threads) if cand.threads is not None else None):
+        raise TuneError(f"internal: patched {spec_path} reads back as {got}, serve {m.serve}, threads {threads}; "
+                        "not written")
     return old, new, spec
 
 
