@@ -21,11 +21,6 @@ from tritonctl.tune.objective import Result
 
 log = logging.getLogger("tritonctl.tune")
 
-_TRITON_NP = {
-    "TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64,
-    "TYPE_INT64": np.int64, "TYPE_INT32": np.int32, "TYPE_INT16": np.int16, "TYPE_INT8": np.int8,
-    "TYPE_UINT8": np.uint8, "TYPE_BOOL": np.bool_,
-}
 EXPLICIT_HINT = (
     "tune loads candidates through the repository API, which needs a server in explicit mode: "
     "`tritonctl serve --model-control-mode explicit --model MODEL`"
@@ -46,26 +41,22 @@ def config_from_dict(d: dict):
 
 
 def sample_inputs(cfg, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs for a (batching) config: one sample of each input, batch dimension first."""
-    from tritonclient.grpc import model_config_pb2 as mc
+    """Random inputs for a config (``ModelConfig``): ``batch`` samples each, every -1 dim 16 long."""
+    from google.protobuf import json_format
 
-    rng = np.random.default_rng(seed)
-    out = {}
-    for t in cfg.input:
-        dtype_name = mc.DataType.Name(t.data_type)
-        dtype = _TRITON_NP.get(dtype_name)
-        if dtype is None:
-            raise TuneError(f"input '{t.name}' is {dtype_name}; tune generates numeric inputs only")
-        dims = [16 if d < 0 else int(d) for d in t.dims]
-        shape = [batch, *dims] if cfg.max_batch_size > 0 else dims
-        if np.issubdtype(dtype, np.floating):
-            arr = rng.random(shape, dtype=np.float32).astype(dtype)
-        elif dtype == np.bool_:
-            arr = rng.integers(0, 2, shape).astype(np.bool_)
-        else:
-            arr = rng.integers(0, 2, shape).astype(dtype)  # 0/1 is a valid id and mask for any vocabulary
-        out[t.name] = arr
-    return out
+    from tritonctl import client as tc
+    from tritonctl.errors import ClientError
+
+    config = json_format.MessageToDict(cfg, preserving_proto_field_name=True)
+    for t in config.get("input", []):
+        data_type = t.get("data_type", "TYPE_INVALID")
+        try:
+            numeric = tc.numpy_dtype(data_type) != np.object_
+        except ClientError:
+            numeric = False
+        if not numeric:
+            raise TuneError(f"input '{t['name']}' is {data_type}; tune generates numeric inputs only")
+    return tc.random_inputs(config, batch, rng=np.random.default_rng(seed), dim_range=(16, 16))
 
 
 @dataclass
