@@ -42,6 +42,12 @@ TRITON_TO_NUMPY = {
 }
 
 
+#: config parameters the local CPU backends read their intra-op thread count from (the native
+#: backends' own names); `tritonctl tune --threads` sets the same keys
+ONNXRUNTIME_INTRA_OP_THREADS = "intra_op_thread_count"
+PYTORCH_INTRA_OP_THREADS = "INTRA_OP_THREAD_COUNT"
+
+
 class ConfigError(Exception):
     """The model config does not fit the model file (refused at initialize, model not loaded)."""
 

@@ -13,10 +13,11 @@ import itertools
 from dataclasses import dataclass, field
 
 from tritonctl.errors import TritonctlError
+from tritonctl.server.batching import ONNXRUNTIME_INTRA_OP_THREADS, PYTORCH_INTRA_OP_THREADS
 
 FORMATS = ("onnx", "torchscript")
-#: the config parameter each local CPU backend reads its intra-op thread count from
-THREAD_PARAMETER = {"onnx": "intra_op_thread_count", "torchscript": "INTRA_OP_THREAD_COUNT"}
+#: the config parameter each format's CPU backend reads its intra-op thread count from
+THREAD_PARAMETER = {"onnx": ONNXRUNTIME_INTRA_OP_THREADS, "torchscript": PYTORCH_INTRA_OP_THREADS}
 
 
 class TuneError(TritonctlError):

@@ -21,7 +21,14 @@ from __future__ import annotations
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tritonctl.server.batching import Batcher, ConfigError, ModelInfo, default_thread_count, model_file
+from tritonctl.server.batching import (
+    ONNXRUNTIME_INTRA_OP_THREADS,
+    Batcher,
+    ConfigError,
+    ModelInfo,
+    default_thread_count,
+    model_file,
+)
 
 ORT_TO_TRITON = {
     "tensor(bool)": "TYPE_BOOL",
@@ -112,7 +119,7 @@ class TritonPythonModel:
         path = model_file(args, self.info, "model.onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.info.int_parameter(
-            "intra_op_thread_count", default=default_thread_count(self.info.instance_count)
+            ONNXRUNTIME_INTRA_OP_THREADS, default=default_thread_count(self.info.instance_count)
         )
         opts.inter_op_num_threads = self.info.int_parameter("inter_op_thread_count", default=1)
         # Idle intra-op workers spin by default; on CPU cores shared with Triton's frontends, the

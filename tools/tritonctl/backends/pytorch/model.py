@@ -22,7 +22,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from tritonctl.naming import check_torchscript_inputs, check_torchscript_outputs, index_of
-from tritonctl.server.batching import Batcher, ConfigError, ModelInfo, model_file
+from tritonctl.server.batching import PYTORCH_INTRA_OP_THREADS, Batcher, ConfigError, ModelInfo, model_file
 
 
 def forward_arguments(module) -> tuple[list[str], int]:
@@ -64,9 +64,7 @@ class TritonPythonModel:
         self.torch = torch
         self.info = ModelInfo.from_args(args)
         path = model_file(args, self.info, "model.pt")
-        intra = self.info.int_parameter(
-            "INTRA_OP_THREAD_COUNT", default=1
-        )
+        intra = self.info.int_parameter(PYTORCH_INTRA_OP_THREADS, default=1)
         inter = self.info.int_parameter("INTER_OP_THREAD_COUNT", default=1)
         if intra > 0:
             torch.set_num_threads(intra)
