@@ -468,6 +468,8 @@ class TritonHttpUser(_TritonUser):
 
     abstract = True
     protocol = "http"
+    _session: HTTPClient | None = None  # the inference connection, opened by make_client
+    _prefix = ""  # an Ingress path prefix of --host
 
     def endpoint(self) -> str:
         return http_endpoint(self.host)[0]
@@ -483,9 +485,8 @@ class TritonHttpUser(_TritonUser):
         return httpclient.InferenceServerClient(url=url, ssl=ssl, connection_timeout=t, network_timeout=t)
 
     def on_stop(self):
-        session = getattr(self, "_session", None)
-        if session is not None:
-            session.close()
+        if self._session is not None:
+            self._session.close()
         super().on_stop()
 
     def make_input(self, spec, data):

@@ -2,8 +2,8 @@
 
 models.yaml is edited as text, inside the winner's ``- name: MODEL`` block only: the keys
 ``max_batch_size``, ``dynamic_batching``, ``instance_groups``, ``parameters`` (when the sweep
-tried thread counts) and ``serve`` (when the winning format is not the served one) are replaced where they are, or added at the end of the block, in
-YAML flow style. The patched text is validated with the spec loader before anything is written.
+tried thread counts) and ``serve`` (when the winning format is not the served one) are replaced
+where they are, or added at the end of the block, in YAML flow style. The patched text is validated with the spec loader before anything is written.
 The repository configs are then regenerated from the patched spec through ``tritonctl.config``
 (``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean.
 """
@@ -141,9 +141,9 @@ def plan_models_yaml(spec_path: Path, model: str, cand: Candidate) -> tuple[str,
         raise TuneError(f"the tuned values do not validate in {spec_path}: {exc}") from None
     m = spec.model(model)
     got = (m.max_batch_size, m.instance_groups[0].count)
-    threads = m.parameters.get(cand.thread_parameter) if cand.threads is not None else None
-    if got != (cand.max_batch_size, cand.instance_count) or m.serve != cand.format or \
-            threads != (str(cand.threads) if cand.threads is not None else None):
+    want_threads = None if cand.threads is None else str(cand.threads)
+    threads = want_threads and m.parameters.get(cand.thread_parameter)
+    if got != (cand.max_batch_size, cand.instance_count) or m.serve != cand.format or threads != want_threads:
         raise TuneError(f"internal: patched {spec_path} reads back as {got}, serve {m.serve}, threads {threads}; "
                         "not written")
     return old, new, spec
