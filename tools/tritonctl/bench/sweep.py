@@ -163,8 +163,8 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
 # ------------------------------------------------------------------------------------------
 # the asyncio clients
 # ------------------------------------------------------------------------------------------
-class _Client:
-    """A thin adapter over tritonclient's grpc.aio / http.aio clients."""
+class AioClient:
+    """A thin adapter over tritonclient's grpc.aio / http.aio clients (bench, tune and peers send through it)."""
 
     def __init__(self, target: Target, concurrency: int = 1):
         self.target = target
@@ -333,7 +333,7 @@ async def measure_level(send, concurrency: int, window_s: float, warmup_s: float
 async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
     levels = cfg.concurrency
     plan = prepare(cfg.target, cfg.model, cfg.version, cfg.batch_size, cfg.dynamic_dim, cfg.samples)
-    client = _Client(cfg.target, max(levels))
+    client = AioClient(cfg.target, max(levels))
     try:
         send = client.request(plan, cfg.version)
         try:  # one request first: a bad input fails here with Triton's message, not in a window

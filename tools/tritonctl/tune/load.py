@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tritonctl.bench.stability import Measurement
-from tritonctl.bench.sweep import measure_level
+from tritonctl.bench.sweep import ModelPlan, Target, AioClient, measure_level
 
 
 @dataclass
@@ -61,57 +61,36 @@ async def measure_window(request, concurrency: int, duration: float, warmup: flo
 class TritonTarget:
     """An async request function for one model over gRPC or HTTP; use inside one event loop.
 
-    ``inputs`` maps input names to numpy arrays WITH the batch dimension. Binary tensors both ways
-    (HTTP: binary_data) so both protocols carry the same bytes.
+    ``inputs`` maps input names to numpy arrays WITH the batch dimension. The request is built once
+    by ``tritonctl bench``'s client (binary tensors both ways, so both protocols carry the same
+    bytes); each call returns the samples it carried.
     """
 
     def __init__(self, url: str, protocol: str, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None):
+        if protocol not in ("grpc", "http"):
+            raise ValueError(f"protocol must be grpc or http, got {protocol!r}")
         self.url, self.protocol, self.model = url, protocol, model
         self.input_arrays, self.output_names = inputs, outputs or []
-        self.client = None
+        self.batch = next(iter(inputs.values())).shape[0] if inputs else 1
+        self._client = None
 
     async def __aenter__(self):
-        if self.protocol == "grpc":
-            import tritonclient.grpc as mod
-            from tritonclient.grpc import aio
+        from tritonclient.utils import np_to_triton_dtype
 
-            self.client = aio.InferenceServerClient(self.url)
-            self.inputs = []
-            for name, arr in self.input_arrays.items():
-                t = mod.InferInput(name, list(arr.shape), _triton_dtype(arr))
-                t.set_data_from_numpy(arr)
-                self.inputs.append(t)
-            self.outputs = [mod.InferRequestedOutput(n) for n in self.output_names] or None
-        elif self.protocol == "http":
-            import tritonclient.http as mod
-            from tritonclient.http import aio
-
-            self.client = aio.InferenceServerClient(self.url, conn_limit=256)
-            self.inputs = []
-            for name, arr in self.input_arrays.items():
-                t = mod.InferInput(name, list(arr.shape), _triton_dtype(arr))
-                t.set_data_from_numpy(arr, binary_data=True)
-                self.inputs.append(t)
-            self.outputs = [mod.InferRequestedOutput(n, binary_data=True) for n in self.output_names] or None
-        else:
-            raise ValueError(f"protocol must be grpc or http, got {self.protocol!r}")
-        self.batch = next(iter(self.input_arrays.values())).shape[0] if self.input_arrays else 1
+        self._client = AioClient(Target(self.protocol, self.url), concurrency=256)
+        datatypes = {name: np_to_triton_dtype(arr.dtype) for name, arr in self.input_arrays.items()}
+        plan = ModelPlan(self.model, "", self.input_arrays, datatypes, self.output_names, self.batch)
+        self._send = self._client.request(plan, requested_version="")
         return self
 
     async def __aexit__(self, *exc):
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     async def __call__(self) -> int:
-        await self.client.infer(self.model, self.inputs, outputs=self.outputs)
+        await self._send()
         return self.batch
-
-
-def _triton_dtype(arr: np.ndarray) -> str:
-    from tritonclient.utils import np_to_triton_dtype
-
-    return np_to_triton_dtype(arr.dtype)
 
 
 def sweep_triton(url: str, protocol: str, model: str, inputs: dict[str, np.ndarray], concurrencies: list[int],
