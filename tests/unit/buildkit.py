@@ -109,3 +109,30 @@ def tree_digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def served_outputs(repo: Path, model: str, version: int, x) -> "np.ndarray":
+    """What the published artifact of `repo/model/version` computes for `x` (ONNX Runtime or TorchScript)."""
+    import numpy as np
+
+    vdir = repo / model / str(version)
+    if (vdir / "model.onnx").is_file():
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(vdir / "model.onnx"), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    import torch
+
+    with torch.no_grad():
+        return torch.jit.load(str(vdir / "model.pt"), map_location="cpu")(torch.from_numpy(x)).numpy()
+
+
+def fresh_eager_outputs(nets: Path, factory: str, x, **kwargs) -> "np.ndarray":
+    """The model as the file on disk defines it now, executed from its source text, not from any
+    module object a previous import left behind in sys.modules."""
+    import runpy
+
+    import torch
+
+    with torch.no_grad():
+        return runpy.run_path(str(nets))[factory](**kwargs).eval()(torch.from_numpy(x)).numpy()

@@ -11,7 +11,9 @@ import pytest
 from tritonctl import build, parity, repository, spec as spec_mod
 from tritonctl.errors import ExportError, ShapeError, SpecError, ToleranceError
 
-from buildkit import LINEAR, make_project, tree_digest
+from buildkit import LINEAR, fresh_eager_outputs, make_project, served_outputs, tree_digest
+
+X = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
 
 
 def load(path):
@@ -58,10 +60,16 @@ def test_a_changed_model_becomes_a_new_version_and_the_old_is_pruned(project):
     build.build(load(path))
     nets = path.parent / pkg / "nets.py"
     nets.write_text(nets.read_text().replace("nn.Linear(4, 3)", "nn.Linear(4, 3, bias=False)"))
-    items = build.build(load(path))
     repo = path.parent / "repo"
+    v1 = served_outputs(repo, "lin", 1, X)
+    items = build.build(load(path))  # the same process: nets.py was imported by the first build
     assert repository.versions(repo / "lin") == [2]
     assert "new version 2" in items[0].changes and "pruned v1" in items[0].changes
+    # version 2 is exported from the edited code, not from the module the first build cached
+    v2 = served_outputs(repo, "lin", 2, X)
+    np.testing.assert_allclose(v2, fresh_eager_outputs(nets, "linear", X), atol=1e-5)
+    assert not np.allclose(v1, v2, atol=1e-3)
+    np.testing.assert_allclose(served_outputs(repo, "lin_torchscript", 2, X), v2, atol=1e-5)
 
 
 def test_latest_two_keeps_two_versions_side_by_side(tmp_path):
@@ -70,7 +78,12 @@ def test_latest_two_keeps_two_versions_side_by_side(tmp_path):
     nets = path.parent / pkg / "nets.py"
     nets.write_text(nets.read_text().replace("torch.manual_seed(seed)", "torch.manual_seed(seed + 1)"))
     build.build(load(path))
-    assert repository.versions(tmp_path / "repo" / "lin") == [1, 2]
+    repo = tmp_path / "repo"
+    assert repository.versions(repo / "lin") == [1, 2]
+    v1, v2 = served_outputs(repo, "lin", 1, X), served_outputs(repo, "lin", 2, X)
+    np.testing.assert_allclose(v1, fresh_eager_outputs(nets, "linear", X, seed=-1), atol=1e-5)  # seed + 1 == 0
+    np.testing.assert_allclose(v2, fresh_eager_outputs(nets, "linear", X), atol=1e-5)
+    assert not np.allclose(v1, v2, atol=1e-3)
 
 
 def test_a_config_only_change_rewrites_config_without_a_new_version(project):
@@ -262,3 +275,14 @@ def test_only_changes_to_the_modules_a_model_imports_make_a_new_version(tmp_path
     assert [i.action for i in build.build(load(path), dry_run=True)] == ["unchanged"]
     (tmp_path / pkg / "sizes.py").write_text("OUT = 3  # same value, new content\n")
     assert [i.action for i in build.build(load(path), dry_run=True)] == ["export v2"]
+
+
+def test_loading_projects_leaves_sys_path_as_it_was(tmp_path):
+    import sys
+
+    before = list(sys.path)
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        path, _ = make_project(tmp_path / sub, [dict(LINEAR, source="{pkg}.nets:linear", formats=["onnx"])])
+        build.build(load(path), dry_run=False)
+    assert sys.path == before

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
-from buildkit import LINEAR, make_project, tree_digest
+import numpy as np
+
+from buildkit import LINEAR, fresh_eager_outputs, make_project, served_outputs, tree_digest
 
 
 def tritonctl(*args, cwd=None):
@@ -62,3 +67,41 @@ def test_an_unknown_model_filter_is_refused(tmp_path):
     path, _ = make_project(tmp_path)
     out = tritonctl("build", str(path), "-m", "nope")
     assert out.returncode == 2 and "no model named ['nope']" in out.stderr
+
+
+def test_a_build_killed_mid_export_leaves_the_repository_intact_and_the_next_build_cleans_up(tmp_path):
+    """SIGKILL skips every cleanup: the staging directory is left behind. The repository must be
+    exactly as it was, and the next build must remove the leftover and publish normally."""
+    path, pkg = make_project(tmp_path)
+    assert tritonctl("-q", "build", str(path)).returncode == 0
+    before = tree_digest(tmp_path / "repo")
+    nets = tmp_path / pkg / "nets.py"
+    nets.write_text(nets.read_text().replace("torch.manual_seed(seed)", "torch.manual_seed(seed + 5)"))
+    proc = subprocess.Popen([sys.executable, "-m", "tritonctl", "build", str(path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # The state to wait for: a version directory inside staging means the export has begun.
+        deadline = time.monotonic() + 120
+        staged: list = []
+        while not staged and proc.poll() is None and time.monotonic() < deadline:
+            staged = list(tmp_path.glob(f".repo.staging-{proc.pid}-*/lin/2"))
+            time.sleep(0.005)
+        assert staged, f"the build never reached its export (exit {proc.poll()}): {proc.stderr.read() if proc.poll() is not None else ''}"
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        proc.stderr.close()
+    leftovers = list(tmp_path.glob(".repo.staging-*"))
+    assert leftovers, "the killed build should have left its staging directory (nothing else removes it)"
+    assert tree_digest(tmp_path / "repo") == before
+
+    again = tritonctl("-q", "build", str(path))
+    assert again.returncode == 0, again.stderr
+    assert not any(p.exists() for p in leftovers) and not list(tmp_path.glob(".repo.staging-*"))
+    after = tree_digest(tmp_path / "repo")
+    assert {k for k in after if k.startswith("lin/")} == {"lin/config.pbtxt", "lin/2/model.onnx", "lin/2/build.json"}
+    x = np.linspace(-2, 2, 8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_allclose(served_outputs(tmp_path / "repo", "lin", 2, x), fresh_eager_outputs(nets, "linear", x), atol=1e-5)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import sys
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +14,46 @@ from tritonctl.errors import ExportError
 from tritonctl.spec import CallableSource, CheckpointSource, ModelSpec, OnnxSource, Spec, TorchScriptSource
 
 
+@contextlib.contextmanager
+def _project_on_path(base_dir: Path):
+    """`examples.digits:build` resolves relative to the directory holding models.yaml: that
+    directory leads sys.path while the model is imported and built, and leaves it afterwards,
+    so loading many projects in one process does not grow sys.path."""
+    entry = str(base_dir)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        sys.path.remove(entry)  # removes the first occurrence: the one inserted above
+
+
+def _forget_project_modules(base_dir: Path) -> None:
+    """Drop project modules a previous import left in sys.modules, so the model is built from the
+    files on disk now (the fingerprint hashes those files; a cached module would export the old
+    code under the new version) and a same-named package of another project is never reused.
+    Only top-level names that exist as files under base_dir are dropped, never installed libraries."""
+    installed = [Path(p).resolve() for k, p in sysconfig.get_paths().items() if k in ("purelib", "platlib", "stdlib", "platstdlib")]
+    base = base_dir.resolve()
+    local = set()
+    for name, mod in list(sys.modules.items()):
+        if "." in name:
+            continue
+        where = [Path(p).resolve() for p in ([mod.__file__] if getattr(mod, "__file__", None) else list(getattr(mod, "__path__", [])))]
+        if not where:
+            continue  # built into the interpreter
+        ours = any(w.is_relative_to(base) for w in where)
+        shadowed = _project_module_path(name, base_dir) is not None and not any(w.is_relative_to(i) for w in where for i in installed)
+        if ours or shadowed:
+            local.add(name)
+    for name in [n for n in sys.modules if n.partition(".")[0] in local]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
 def _import(target: str, model: str, field: str, base_dir: Path) -> Any:
+    """Import `module:attr` fresh from base_dir; call inside _project_on_path(base_dir)."""
     module_name, _, attr = target.partition(":")
-    if str(base_dir) not in sys.path:
-        # `examples.digits:build` resolves relative to the directory holding models.yaml.
-        sys.path.insert(0, str(base_dir))
+    _forget_project_modules(base_dir)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # an import can fail in any way; report it as the spec's problem
@@ -102,19 +139,24 @@ def load_module(m: ModelSpec, spec: Spec):
         except Exception as exc:
             raise ExportError(f"model '{m.name}': source.torchscript {path} does not load: {exc}") from exc
     if isinstance(src, CallableSource):
-        factory = _import(src.callable, m.name, "source.callable", spec.base_dir)
-        try:
-            module = factory(**src.kwargs)
-        except Exception as exc:
-            raise ExportError(
-                f"model '{m.name}': source.callable '{src.callable}' raised {type(exc).__name__}: {exc}"
-            ) from exc
+        with _project_on_path(spec.base_dir):
+            factory = _import(src.callable, m.name, "source.callable", spec.base_dir)
+            try:
+                module = factory(**src.kwargs)
+            except Exception as exc:
+                raise ExportError(
+                    f"model '{m.name}': source.callable '{src.callable}' raised {type(exc).__name__}: {exc}"
+                ) from exc
         where = f"source.callable '{src.callable}'"
     else:
-        cls = _import(src.class_, m.name, "source.class", spec.base_dir)
         path = spec.resolve(src.checkpoint)
+        with _project_on_path(spec.base_dir):
+            cls = _import(src.class_, m.name, "source.class", spec.base_dir)
+            try:
+                module = cls(**src.kwargs)
+            except Exception as exc:
+                raise ExportError(f"model '{m.name}': source.class '{src.class_}' raised {type(exc).__name__}: {exc}") from exc
         try:
-            module = cls(**src.kwargs)
             state = torch.load(str(path), map_location="cpu", weights_only=True)
             module.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
         except FileNotFoundError:
