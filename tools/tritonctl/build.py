@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tritonctl import __version__, config, repository
 from tritonctl.errors import ExportError
-from tritonctl.spec import ModelSpec, OnnxSource, Spec
+from tritonctl.spec import ModelSpec, Spec
 
 log = logging.getLogger("tritonctl.build")
 
@@ -108,38 +108,20 @@ def _example_inputs(m: ModelSpec):
 
 
 def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repository.Staging, progress) -> None:
-    """Export every changed format of one pytorch model into staging and prove it."""
-    from tritonctl import parity, sources
-    from tritonctl.exporters import onnx2trt, torch2onnx, torch2torchscript
+    """Export every changed format of one pytorch model into staging (one exporter unit each) and prove it."""
+    from tritonctl import exporters, parity, sources
 
     module = sources.load_module(m, spec)
     example = _example_inputs(m) if module is not None else None
     runners = {}
     paths = {}
     for item in items:
-        vdir = staging.version_dir(item.name, item.version)
-        path = vdir / config.artifact_filename(item.fmt)
-        paths[item.fmt] = path
+        unit = exporters.unit(item.fmt)
+        path = staging.version_dir(item.name, item.version) / unit.FILENAME
         progress(f"{item.name}: export {item.fmt}")
-        if item.fmt == "torchscript":
-            torch2torchscript.export(module, example, path, m.torchscript.method, m.name)
-            runners["torchscript"] = parity.torch_runner(_load_ts(path))
-        elif item.fmt == "onnx":
-            if isinstance(m.source, OnnxSource):
-                torch2onnx.copy(spec.resolve(m.source.onnx), path, m)
-            else:
-                torch2onnx.export(module, example, path, m)
-            runners["onnx"] = parity.onnx_runner(str(path), [t.name for t in m.inputs])
-        elif item.fmt == "tensorrt":
-            onnx2trt.require_tensorrt(m.name)
-            # The plan is built from this build's ONNX export (a temporary one if onnx is not a format).
-            onnx_path = paths.get("onnx") or staging.path / f"{m.name}.source.onnx"
-            if "onnx" not in paths:
-                torch2onnx.export(module, example, onnx_path, m)
-            plan = onnx2trt.build_plan(onnx_path, vdir, m)
-            if not m.tensorrt.compute_capabilities:  # one GPU generation: Triton's default file name
-                plan = plan.rename(path)
-            runners["tensorrt"] = onnx2trt.trt_runner(plan, [t.name for t in m.inputs], [t.name for t in m.outputs])
+        job = exporters.ExportJob(m, spec, module, example, path, staging.path, exported=dict(paths))
+        runners[item.fmt] = unit.export(job)
+        paths[item.fmt] = path
     progress(f"{m.name}: parity")
     if module is not None:
         eager = parity.torch_runner(module)
@@ -161,12 +143,6 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
             "metrics": metrics,
         }
         (paths[item.fmt].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
-
-
-def _load_ts(path: Path):
-    import torch
-
-    return torch.jit.load(str(path), map_location="cpu").eval()
 
 
 def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> None:

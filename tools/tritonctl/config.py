@@ -10,15 +10,12 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonctl import naming
+from tritonctl import exporters, naming
 from tritonctl.spec import DTYPES, DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
 
-# Platform strings and default file names exactly as Triton defines them.
-PLATFORMS = {
-    "onnx": ("onnxruntime_onnx", "model.onnx"),
-    "torchscript": ("pytorch_libtorch", "model.pt"),
-    "tensorrt": ("tensorrt_plan", "model.plan"),
-}
+# Platform strings and default file names exactly as Triton defines them, declared by each
+# format's exporter unit (tritonctl.exporters).
+PLATFORMS = {fmt: (unit.PLATFORM, unit.FILENAME) for fmt, unit in exporters.UNITS.items()}
 LABELS_FILE = "labels.txt"
 _KINDS = {"auto": mc.ModelInstanceGroup.KIND_AUTO, "cpu": mc.ModelInstanceGroup.KIND_CPU, "gpu": mc.ModelInstanceGroup.KIND_GPU}
 

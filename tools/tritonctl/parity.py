@@ -15,6 +15,7 @@ import numpy as np
 from tritonctl.errors import ShapeError, ToleranceError
 from tritonctl.spec import ModelSpec
 
+# What every exporter unit returns (tritonctl.exporters): numpy inputs in, numpy outputs out.
 Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
@@ -171,6 +172,7 @@ def _hint(fmt: str) -> str:
 
 
 def torch_runner(module) -> Runner:
+    """Eager PyTorch, the reference every export is compared with (and TorchScript's own runner)."""
     import torch
 
     def call(inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -178,19 +180,5 @@ def torch_runner(module) -> Runner:
             out = module(*[torch.from_numpy(a) for a in inputs])
         outs = out if isinstance(out, (tuple, list)) else (out,)
         return [o.detach().cpu().numpy() for o in outs]
-
-    return call
-
-
-def onnx_runner(path: str, input_names: list[str], threads: int = 0) -> Runner:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-
-    def call(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        return session.run(None, dict(zip(input_names, inputs)))
 
     return call

@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from tritonctl import exporters
 from tritonctl.errors import SpecError
 
 # Triton's TYPE_* names, keyed by the numpy-style names the spec uses.
@@ -45,7 +46,7 @@ DTYPES = {
     "string": "TYPE_STRING",
 }
 Dtype = Literal[tuple(DTYPES)]  # type: ignore[valid-type]
-Format = Literal["onnx", "torchscript", "tensorrt"]
+Format = Literal[exporters.FORMATS]  # type: ignore[valid-type]  # one exporter unit per format
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -298,7 +299,7 @@ class ModelSpec(_Strict):
     @classmethod
     def _formats(cls, v: list[str]) -> list[str]:
         if not v:
-            raise ValueError("list at least one format: onnx, torchscript or tensorrt")
+            raise ValueError(f"list at least one format: {', '.join(exporters.FORMATS)}")
         if len(set(v)) != len(v):
             raise ValueError(f"{v} lists a format twice")
         return v

@@ -12,9 +12,38 @@ A plan is specific to the GPU's compute capability and to the TensorRT version, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonctl.errors import ExportError
-from tritonctl.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from tritonctl.exporters import ExportJob
+    from tritonctl.parity import Runner
+    from tritonctl.spec import ModelSpec
+
+FORMAT = "tensorrt"
+PLATFORM = "tensorrt_plan"
+FILENAME = "model.plan"
+
+
+def export(job: ExportJob) -> Runner:
+    """Build the plan for this GPU from this build's ONNX export (a scratch one if onnx is not a format).
+
+    With `tensorrt.compute_capabilities` the plan keeps its per-GPU name (listed in the config's
+    cc_model_filenames); otherwise it takes Triton's default file name.
+    """
+    from tritonctl.exporters.torch2onnx import to_onnx
+
+    m = job.model
+    require_tensorrt(m.name)  # before any ONNX work: the refusal names the ways out
+    onnx_path = job.exported.get("onnx")
+    if onnx_path is None:
+        onnx_path = job.scratch / f"{m.name}.source.onnx"
+        to_onnx(job.module, job.example, onnx_path, m)
+    plan = build_plan(onnx_path, job.version_dir, m)
+    if not m.tensorrt.compute_capabilities:
+        plan = plan.rename(job.path)
+    return trt_runner(plan, [t.name for t in m.inputs], [t.name for t in m.outputs])
 
 
 def require_tensorrt(model: str):

@@ -1,14 +1,34 @@
-"""nn.Module -> TorchScript (model.pt), by tracing or scripting."""
+"""nn.Module -> TorchScript (model.pt), by tracing or scripting; served by Triton's pytorch backend."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tritonctl.errors import ExportError
 
+if TYPE_CHECKING:
+    from tritonctl.exporters import ExportJob
+    from tritonctl.parity import Runner
 
-def export(module, example_inputs: tuple, path: Path, method: str, model: str) -> None:
+FORMAT = "torchscript"
+PLATFORM = "pytorch_libtorch"
+FILENAME = "model.pt"
+
+
+def export(job: ExportJob) -> Runner:
+    """Trace or script the module into job.path; the runner loads the saved file back, as Triton will."""
+    import torch
+
+    from tritonctl.parity import torch_runner
+
+    m = job.model
+    _to_torchscript(job.module, job.example, job.path, m.torchscript.method, m.name)
+    return torch_runner(torch.jit.load(str(job.path), map_location="cpu").eval())
+
+
+def _to_torchscript(module, example_inputs: tuple, path: Path, method: str, model: str) -> None:
     import torch
 
     try:
