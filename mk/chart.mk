@@ -4,7 +4,8 @@ CHART_DIR := helm/triton
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_PIN ?= checkov==3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
-CHARTKIT := $(PY) tests/chart/chartkit.py
+HELM_ENGINE := $(PY) tools/chart/helm_engine.py
+GENERATED_FILES := $(PY) tools/chart/generated_files.py
 
 .PHONY: checkov chart-lint chart-test chart-docs k8s
 
@@ -17,13 +18,13 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 chart-lint: install ## lint the chart with Helm's engine (strict), for the defaults and every ci/*-values.yaml
-	$(CHARTKIT) lint
+	$(HELM_ENGINE) lint
 
 chart-test: install $(CHECKOV_VENV)/.installed ## render, validate (Kubernetes 1.30 schemas), checkov-scan and test the chart
 	CHECKOV=$(abspath $(CHECKOV)) $(PY) -m pytest -q tests/chart
 
 chart-docs: install ## regenerate the parameter table of helm/triton/README.md from values.yaml
-	$(CHARTKIT) readme
+	$(GENERATED_FILES) readme
 
 k8s: install ## regenerate the plain manifests in k8s/triton/ from the chart and k8s/values.yaml
-	$(CHARTKIT) k8s
+	$(GENERATED_FILES) k8s

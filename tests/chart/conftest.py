@@ -8,24 +8,26 @@ from pathlib import Path
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The chart tests import their helpers and the chart tooling (tools/chart/) by module name.
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1] / "tools" / "chart")]
 
-import chartkit  # noqa: E402
-from chart_helpers import SCENARIOS  # noqa: E402
+import helm_engine  # noqa: E402
+from manifest_lookup import SCENARIOS  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def chart():
-    return chartkit.load_chart()
+    return helm_engine.load_chart()
 
 
 @pytest.fixture(scope="session")
 def render(chart):
     """render(values) -> list of objects (helm test hooks included); render(values, raw=True) -> {path: text}."""
 
-    def _render(values=None, *, raw=False, name=chartkit.RELEASE, namespace=chartkit.NAMESPACE):
-        rendered = chartkit.render(values or {}, name=name, namespace=namespace, chart=chart)
-        return rendered if raw else chartkit.objects(rendered)
+    def _render(values=None, *, raw=False, name=helm_engine.RELEASE, namespace=helm_engine.NAMESPACE):
+        rendered = helm_engine.render(values or {}, name=name, namespace=namespace, chart=chart)
+        return rendered if raw else helm_engine.objects(rendered)
 
     return _render
 

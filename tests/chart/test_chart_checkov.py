@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import chartkit
-from chart_helpers import SCENARIOS
+import helm_engine
+from manifest_lookup import SCENARIOS
 
-CHECKOV = Path(os.environ.get("CHECKOV", chartkit.ROOT / ".venv-checkov" / "bin" / "checkov"))
+CHECKOV = Path(os.environ.get("CHECKOV", helm_engine.ROOT / ".venv-checkov" / "bin" / "checkov"))
 ALL = ["defaults", *SCENARIOS]
 
 
@@ -50,7 +50,7 @@ def test_checkov_should_report_zero_failed_checks(checkov_report, scenario):
 
 
 def test_every_checkov_skip_in_the_chart_should_carry_a_written_reason():
-    text = "\n".join(p.read_text() for p in (chartkit.CHART / "templates").rglob("*") if p.is_file())
+    text = "\n".join(p.read_text() for p in (helm_engine.CHART / "templates").rglob("*") if p.is_file())
     skips = re.findall(r"CKV2?_K8S_\d+=([^\"]*)\"", text)
     assert skips and all(len(reason.split()) >= 6 for reason in skips), skips
 

@@ -7,12 +7,13 @@ import json
 import pytest
 import yaml
 
-import chartkit
+import generated_files
+import helm_engine
 
-VALUES_TEXT = (chartkit.CHART / "values.yaml").read_text()
+VALUES_TEXT = (helm_engine.CHART / "values.yaml").read_text()
 VALUES = yaml.safe_load(VALUES_TEXT)
-SCHEMA = json.loads((chartkit.CHART / "values.schema.json").read_text())
-DOCUMENTED = [key for _, key, _ in chartkit.parse_params(VALUES_TEXT)]
+SCHEMA = json.loads((helm_engine.CHART / "values.schema.json").read_text())
+DOCUMENTED = [key for _, key, _ in generated_files.parse_params(VALUES_TEXT)]
 
 
 def test_values_yaml_should_point_at_its_schema_on_the_first_line():
@@ -20,14 +21,14 @@ def test_values_yaml_should_point_at_its_schema_on_the_first_line():
 
 
 def test_every_value_should_be_documented_by_an_at_param_comment():
-    undocumented = [k for k in chartkit.leaf_keys(VALUES)
+    undocumented = [k for k in generated_files.leaf_keys(VALUES)
                     if not any(k == d or k.startswith(d + ".") for d in DOCUMENTED)]
     assert undocumented == []
 
 
 def test_every_at_param_comment_should_name_an_existing_value_once():
     for key in DOCUMENTED:
-        chartkit.lookup(VALUES, key)
+        generated_files.lookup(VALUES, key)
     assert len(DOCUMENTED) == len(set(DOCUMENTED))
 
 
@@ -39,8 +40,8 @@ def test_values_yaml_should_use_one_comment_style_only():
 
 
 def test_the_readme_parameter_table_should_match_values_yaml():
-    readme = chartkit.README.read_text()
-    assert chartkit.readme_with_table(readme, chartkit.parameter_table()) == readme, "run `make chart-docs`"
+    readme = generated_files.README.read_text()
+    assert generated_files.readme_with_table(readme, generated_files.parameter_table()) == readme, "run `make chart-docs`"
 
 
 def walk(schema, path="#"):
@@ -66,7 +67,7 @@ def test_the_schema_should_describe_every_value_and_nothing_else():
             else:
                 yield f"{prefix}{key}"
 
-    value_keys = set(chartkit.leaf_keys(VALUES))
+    value_keys = set(generated_files.leaf_keys(VALUES))
     keys = set(schema_keys(SCHEMA))
     # objects left open on purpose (free-form Kubernetes structures) count as leaves
     assert {k for k in value_keys
@@ -78,21 +79,21 @@ def test_the_schema_should_describe_every_value_and_nothing_else():
 def test_chart_yaml_should_be_api_v2_with_a_semver_version():
     import re
 
-    meta = yaml.safe_load((chartkit.CHART / "Chart.yaml").read_text())
+    meta = yaml.safe_load((helm_engine.CHART / "Chart.yaml").read_text())
     assert meta["apiVersion"] == "v2"
     assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", meta["version"])
     assert re.fullmatch(r"\d\d\.\d\d", meta["appVersion"])
 
 
 def test_the_plain_manifests_in_k8s_should_match_the_chart():
-    assert chartkit.write_k8s(check=True) == 0, "run `make k8s`"
+    assert generated_files.write_k8s(check=True) == 0, "run `make k8s`"
 
 
 def test_the_plain_manifests_should_not_contain_helm_hooks():
-    for path in (chartkit.ROOT / "k8s" / "triton").glob("*.yaml"):
+    for path in (helm_engine.ROOT / "k8s" / "triton").glob("*.yaml"):
         assert "helm.sh/hook" not in path.read_text(), path
 
 
 @pytest.mark.parametrize("doc", ["helm/triton/README.md", "k8s/README.md"])
 def test_the_readmes_should_show_the_command_that_proves_the_metric_reaches_the_hpa(doc):
-    assert 'kubectl get --raw "/apis/custom.metrics.k8s.io/v1beta1/namespaces/' in (chartkit.ROOT / doc).read_text()
+    assert 'kubectl get --raw "/apis/custom.metrics.k8s.io/v1beta1/namespaces/' in (helm_engine.ROOT / doc).read_text()

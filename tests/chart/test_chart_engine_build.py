@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import chartkit
+import helm_engine
 
-SCRIPT = chartkit.CHART / "files" / "build_engines.sh"
+SCRIPT = helm_engine.CHART / "files" / "build_engines.sh"
 CONFIG = 'name: "digits"\nplatform: "onnxruntime_onnx"\nmax_batch_size: 64\ninput [ { name: "image" } ]\n'
 
 pytestmark = pytest.mark.skipif(not (shutil.which("bash") and shutil.which("flock")), reason="needs bash and flock")

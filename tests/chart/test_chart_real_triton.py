@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import chartkit
-from chart_helpers import triton_container
+import helm_engine
+from manifest_lookup import triton_container
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,9 +53,11 @@ def get(url: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory, render, scenario_values):
-    launcher = pytest.importorskip("tritonctl.server.launcher")
+    distribution = pytest.importorskip("tritonctl.server.distribution")
+    from tritonctl.endpoints import free_port
+
     try:
-        dist = launcher.find_distribution()
+        dist = distribution.find_distribution()
     except Exception as exc:  # no nvidia-pytriton in this environment
         pytest.skip(f"no local Triton binary: {exc}")
     tmp = tmp_path_factory.mktemp("triton")
@@ -63,16 +65,16 @@ def triton(tmp_path_factory, render, scenario_values):
     (repo / "double" / "1").mkdir(parents=True)
     (repo / "double" / "config.pbtxt").write_text(CONFIG)
     (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
-    ports = {name: launcher.free_port() for name in ("http", "grpc", "metrics")}
+    ports = {name: free_port() for name in ("http", "grpc", "metrics")}
 
     args = triton_container(render(scenario_values["cpu-only-values"]))["args"]
     replaced = {"--model-repository": str(repo), **{f"--{n}-port": str(p) for n, p in ports.items()}}
     args = [f"{a.split('=')[0]}={replaced[a.split('=')[0]]}" if a.split("=")[0] in replaced else a for a in args]
-    backend_dir = launcher.prepare_backend_dir(tmp / "state", dist)
+    backend_dir = distribution.prepare_backend_dir(tmp / "state", dist)
     log = tmp / "triton.log"
     with log.open("w") as out:
         proc = subprocess.Popen([str(dist.binary), *args, f"--backend-directory={backend_dir}"],
-                                stdout=out, stderr=subprocess.STDOUT, env=launcher.server_env(dist))
+                                stdout=out, stderr=subprocess.STDOUT, env=distribution.server_env(dist))
     base = f"http://localhost:{ports['http']}"
     try:
         deadline = time.monotonic() + 90
@@ -97,7 +99,7 @@ def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_ar
 def test_the_helm_test_script_should_pass_against_a_real_triton(triton):
     env = {**os.environ, "TRITON_HOST": "localhost", "HTTP_PORT": str(triton["ports"]["http"]),
            "GRPC_PORT": str(triton["ports"]["grpc"]), "TIMEOUT_SECONDS": "30"}
-    proc = subprocess.run([sys.executable, str(chartkit.CHART / "files" / "smoke_test.py")],
+    proc = subprocess.run([sys.executable, str(helm_engine.CHART / "files" / "smoke_test.py")],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "grpc: double -> y" in proc.stdout and "http: double -> y" in proc.stdout
@@ -110,7 +112,7 @@ def test_every_non_gpu_metric_the_chart_queries_should_be_exposed_by_triton(trit
     exposed = set(re.findall(r"^(nv_[a-z_]+)", text, re.M))
     rendered = "\n".join("\n".join(render(scenario_values[s], raw=True).values())
                          for s in ("autoscaling-adapter-values", "keda-values"))
-    rendered += (chartkit.CHART / "files" / "dashboard.json").read_text()
+    rendered += (helm_engine.CHART / "files" / "dashboard.json").read_text()
     used = {m for m in re.findall(r"\bnv_[a-z_]+", rendered) if not m.startswith(("nv_gpu_", "nv_energy_"))}
     assert used - exposed == set(), f"not on /metrics: {sorted(used - exposed)}"
 
@@ -120,7 +122,7 @@ def test_the_helm_test_script_should_send_the_inputs_given_in_values(triton, ren
         {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}}) if o["kind"] == "Pod")
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
     env.update(TRITON_HOST="localhost", HTTP_PORT=str(triton["ports"]["http"]), GRPC_PORT=str(triton["ports"]["grpc"]))
-    proc = subprocess.run([sys.executable, str(chartkit.CHART / "files" / "smoke_test.py")],
+    proc = subprocess.run([sys.executable, str(helm_engine.CHART / "files" / "smoke_test.py")],
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "http: double -> y" in proc.stdout

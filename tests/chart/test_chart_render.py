@@ -8,8 +8,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-import chartkit
-from chart_helpers import SCENARIOS
+import helm_engine
+from manifest_lookup import SCENARIOS
 from crd_schemas import SCHEMAS
 
 KUBE = "1.30.0"
@@ -29,7 +29,7 @@ TRITON_METRICS = {
 
 @pytest.mark.parametrize("scenario", ALL)
 def test_scenario_should_lint_clean_with_helms_engine_in_strict_mode(scenario, scenario_values):
-    assert chartkit.lint(scenario_values[scenario]) == []
+    assert helm_engine.lint(scenario_values[scenario]) == []
 
 
 @pytest.mark.parametrize("scenario", ALL)
@@ -61,7 +61,7 @@ def test_selectors_should_never_contain_the_chart_version(render, scenario_value
 
 
 def test_the_default_render_should_have_exactly_the_core_objects(render):
-    from chart_helpers import kinds
+    from manifest_lookup import kinds
 
     assert kinds(render({})) == sorted([
         "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",
@@ -71,7 +71,7 @@ def test_the_default_render_should_have_exactly_the_core_objects(render):
 @pytest.mark.parametrize("scenario", ALL)
 def test_rules_and_dashboard_should_only_use_metric_names_triton_exposes(scenario, scenario_values, render):
     text = "\n".join(render(scenario_values[scenario], raw=True).values())
-    text += chartkit.CHART.joinpath("files", "dashboard.json").read_text()
+    text += helm_engine.CHART.joinpath("files", "dashboard.json").read_text()
     used = set(re.findall(r"\bnv_[a-z_]+", text))
     assert used <= TRITON_METRICS, f"unknown Triton metrics: {sorted(used - TRITON_METRICS)}"
 

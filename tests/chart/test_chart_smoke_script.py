@@ -6,11 +6,11 @@ import importlib.util
 
 import pytest
 
-import chartkit
+import helm_engine
 
 np = pytest.importorskip("numpy")
 
-spec = importlib.util.spec_from_file_location("smoke_test", chartkit.CHART / "files" / "smoke_test.py")
+spec = importlib.util.spec_from_file_location("smoke_test", helm_engine.CHART / "files" / "smoke_test.py")
 smoke = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(smoke)
 

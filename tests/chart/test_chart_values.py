@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-import chartkit
-from chart_helpers import find, kinds, pod_spec, triton_container
+import helm_engine
+from manifest_lookup import find, kinds, pod_spec, triton_container
 
 
 def args_of(objs):
@@ -451,7 +451,7 @@ def adapter_names(series):
     """Apply the prometheus-adapter rules of k8s/prometheus-adapter/values.yaml to series names."""
     import re
 
-    rules = yaml.safe_load((chartkit.ROOT / "k8s" / "prometheus-adapter" / "values.yaml").read_text())["rules"]["custom"]
+    rules = yaml.safe_load((helm_engine.ROOT / "k8s" / "prometheus-adapter" / "values.yaml").read_text())["rules"]["custom"]
     names = set()
     for rule in rules:
         query = re.search(r'__name__=~"([^"]+)"', rule["seriesQuery"]).group(1)
@@ -550,7 +550,7 @@ def test_engine_build_should_run_trtexec_from_the_tensorrt_image_before_triton(r
     assert "--model-repository=/engines/repository" in args_of(objs)
     assert volumes_of(objs)["engine-cache"]["persistentVolumeClaim"]["claimName"] == "triton-engine-cache"
     cm = find(objs, "ConfigMap", "triton-engine-build")
-    assert cm["data"]["build_engines.sh"] == (chartkit.CHART / "files" / "build_engines.sh").read_text().rstrip("\n")
+    assert cm["data"]["build_engines.sh"] == (helm_engine.CHART / "files" / "build_engines.sh").read_text().rstrip("\n")
     assert cm["data"]["models.txt"].strip() == (
         "digits --minShapes=image:1x1x28x28 --optShapes=image:16x1x28x28 --maxShapes=image:64x1x28x28")
 

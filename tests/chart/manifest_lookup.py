@@ -1,10 +1,11 @@
-"""Helpers shared by the chart tests (imported by name: `conftest` is ambiguous across test dirs)."""
+"""Look-ups in a rendered chart (objects by kind and name, the Triton container, the pod spec),
+shared by the chart tests; imported by name because `conftest` is ambiguous across test dirs."""
 
 from __future__ import annotations
 
-import chartkit
+import helm_engine
 
-SCENARIOS = {p.name.removesuffix(".yaml"): p for p in chartkit.scenario_files()}
+SCENARIOS = {p.name.removesuffix(".yaml"): p for p in helm_engine.scenario_files()}
 
 
 def find(objs, kind, name=None):
