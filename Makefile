@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[serve,examples,loadtest,chart,dev]' $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[serve,examples,loadtest,chart,storage,dev]' $(TORCH_PIN)
 	touch $@
 
 models: install ## export the example models from models.yaml into model_repository/ (parity-checked)
