@@ -74,10 +74,20 @@ pb = types.SimpleNamespace(
 
 
 def load_model_file(path: Path, name: str):
+    """Import a model.py against the fake pb_utils; the fake is in sys.modules only while the file
+    imports it (the module keeps its own reference), so no other test can pick it up."""
+    missing = object()
+    previous = sys.modules.get("triton_python_backend_utils", missing)
     sys.modules["triton_python_backend_utils"] = pb
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if previous is missing:
+            del sys.modules["triton_python_backend_utils"]
+        else:
+            sys.modules["triton_python_backend_utils"] = previous
     return module
 
 
@@ -119,7 +129,8 @@ def test_a_bad_request_fails_alone_and_its_neighbours_get_answers():
     batcher = Batcher(ModelInfo.from_config(LINEAR), model)
     reqs = [FakeRequest("a", x=np.ones((1, 3), np.float32)), FakeRequest("b", x=-np.ones((2, 3), np.float32)), FakeRequest("c", x=np.ones((1, 3), np.float32))]
     responses = batcher.execute(reqs, pb)
-    assert model.calls[0] == (4, 3)  # the merged try, then one call per request
+    # the merged try, then exactly one call per request, in request order
+    assert model.calls == [(4, 3), (1, 3), (2, 3), (1, 3)]
     assert responses[0].error is None and responses[2].error is None
     message = responses[1].error.message()
     assert "model 'lin'" in message and "request 'b'" in message and "negative input" in message
@@ -240,7 +251,15 @@ def test_torchscript_model_runs_merged_batches(torch_backend, tmp_path):
     model.initialize({"model_config": json.dumps(cfg), "model_repository": str(tmp_path), "model_version": "1"})
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
     b = np.full((2, 3), 2, np.float32)
+    scripted, batch_sizes = model.module, []
+
+    def counting(*args):  # what the backend hands TorchScript: one call for the merged batch
+        batch_sizes.append(args[0].shape[0])
+        return scripted(*args)
+
+    model.module = counting
     r1, r2 = model.execute([FakeRequest(a=a[:1], b=b[:1]), FakeRequest(a=a[1:], b=b[1:])])
+    assert batch_sizes == [2]
     np.testing.assert_array_equal(r2.outputs["S__0"], a[1:] + b[1:])
     np.testing.assert_array_equal(r1.outputs["P__1"], a[:1] * b[:1])
 

@@ -69,8 +69,14 @@ def test_a_release_that_cannot_load_the_opset_fails(clean, tmp_path):
     assert r.returncode == 1 and "opset 22" in r.stdout and "opset <= 21" in r.stdout
 
 
-def test_list_releases_includes_the_local_triton(tmp_path):
+def test_list_releases_prints_every_row_of_the_release_table(tmp_path):
+    from tritonctl import compat
+
     r = subprocess.run([sys.executable, "-m", "tritonctl", "check", "--list-releases", "--format", "json"],
                        capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
     rows = {row["release"]: row for row in json.loads(r.stdout)}
-    assert rows["24.10"]["triton"] == "2.51.0" and rows["24.10"]["onnxruntime"] == "1.19.2"
+    table = compat.table()["releases"]  # the data file the CLI reads, not a copy of it
+    assert list(rows) == [t["release"] for t in table]
+    for t in table:
+        assert (rows[t["release"]]["triton"], rows[t["release"]]["onnxruntime"]) == (t["triton"], t["onnxruntime"])

@@ -68,11 +68,17 @@ def test_every_row_names_its_sources_and_how_sure_it_is():
         assert row["status"] in {"verified", "assumed"} and row["source"] in keys, row
 
 
-def test_the_local_pytriton_release_is_known():
-    info = compat.release_info("24.10")
-    assert (info.triton, info.onnxruntime, info.max_onnx_opset) == ("2.51.0", "1.19.2", 21)
-    assert info.image == "nvcr.io/nvidia/tritonserver:24.10-py3"
-    assert any("v2.51.0/build.py" in s for s in info.sources)
+@pytest.mark.parametrize("row", RELEASES, ids=[r["release"] for r in RELEASES])
+def test_release_info_reads_each_row_of_the_table_and_resolves_its_sources(row):
+    """release_info is the table's reader: every field comes from the row, the image from the tag,
+    the `{triton}` placeholders of source links from the row's own Triton version.
+    (That the local Triton is in the table is proven against the running server: test_serve.py.)"""
+    info = compat.release_info(row["release"])
+    assert (info.release, info.triton, info.onnxruntime) == (row["release"], row["triton"], row["onnxruntime"])
+    assert (info.max_onnx_opset, info.max_ir_version) == (row["max_onnx_opset"], row["max_ir_version"])
+    assert info.image == f"nvcr.io/nvidia/tritonserver:{row['release']}-py3"
+    assert len(info.sources) == len(row["sources"]) and not any("{" in s for s in info.sources)
+    assert compat.release_info(row["triton"]).release == row["release"]
 
 
 @pytest.mark.parametrize("name", ["25.01", "25.01-py3", "nvcr.io/nvidia/tritonserver:25.01-py3", "2.54.0"])

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -13,12 +14,31 @@ SPEC = spec_mod.load(REPO_ROOT / "models.yaml")
 CONFIGS = config.build_configs(SPEC)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_generated_config_round_trips_through_text_format(name):
+# models.yaml's dtype words and the names Triton's model_config.proto gives them (written out here
+# by hand from the proto, so the test does not borrow the table the code under test uses).
+TRITON_TYPES = {"float32": "TYPE_FP32", "int64": "TYPE_INT64", "string": "TYPE_STRING"}
+RAW = yaml.safe_load((REPO_ROOT / "models.yaml").read_text())["models"]
+PUBLISHED = [(m, f) for m in RAW for f in (m.get("formats") or [None])]
+
+
+@pytest.mark.parametrize("m,fmt", PUBLISHED, ids=[f"{m['name']}-{f}" for m, f in PUBLISHED])
+def test_every_config_carries_the_tensors_and_batch_size_models_yaml_declares(m, fmt):
+    """Read against models.yaml as plain YAML and docs/models-yaml.md's defaults (max_batch_size 8,
+    `serve` = the first format): names (TorchScript's `__<index>` suffix added), Triton dtypes,
+    dims without the batch dimension, max_batch_size (written even when 0)."""
+    served = m.get("serve", (m.get("formats") or [None])[0])
+    name = m["name"] if fmt == served else f"{m['name']}_{fmt}"
     text = config.to_text(CONFIGS[name])
-    parsed = text_format.Parse(text, mc.ModelConfig())
-    assert parsed == CONFIGS[name]
-    assert parsed.name == name
+    cfg = text_format.Parse(text, mc.ModelConfig())
+    assert cfg.name == name
+    assert f"max_batch_size: {m.get('max_batch_size', 8)}\n" in text
+    for key, declared in (("input", m.get("inputs", [])), ("output", m.get("outputs", []))):
+        want = [
+            (f"{t['name']}__{i}" if fmt == "torchscript" else t["name"], TRITON_TYPES[t["dtype"]], list(t["shape"]))
+            for i, t in enumerate(declared)
+        ]
+        got = [(t.name, mc.DataType.Name(t.data_type), list(t.dims)) for t in getattr(cfg, key)]
+        assert got == want, f"{name} {key}"
 
 
 def test_platforms_are_the_strings_triton_defines():

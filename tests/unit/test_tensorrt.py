@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
-from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl import build, config, spec as spec_mod
 from tritonctl.errors import ExportError
@@ -37,7 +37,7 @@ def test_the_tensorrt_config_lists_a_plan_per_gpu_generation_and_never_batches_b
     cfg = config.model_config(m, "tensorrt")
     assert cfg.name == "text_tensorrt" and cfg.platform == "tensorrt_plan"
     assert dict(cfg.cc_model_filenames) == {"8.0": "model.sm80.plan", "9.0": "model.sm90.plan"}
-    assert cfg.max_batch_size == onnx2trt.optimization_profile(m)["ids"][2][0]
+    assert cfg.max_batch_size == 16  # models.yaml's max_batch_size: the profile's max batch (see above)
     assert max(cfg.dynamic_batching.preferred_batch_size) <= cfg.max_batch_size
 
 
@@ -72,4 +72,6 @@ def test_a_tensorrt_plan_is_built_served_file_named_and_matches_eager(tmp_path):
     assert '"ok": true' in record
     cfg = config.parse((tmp_path / "repo" / "lin_tensorrt" / "config.pbtxt").read_text())
     assert cfg.platform == "tensorrt_plan" and cfg.max_batch_size == 4
-    assert isinstance(cfg, mc.ModelConfig)
+    parity = json.loads(record)["parity"]
+    assert [c.split(",")[0] for c in parity["cases"]] == ["batch 1", "batch 2", "batch 4"]
+    assert all(o["max_abs"] <= o["atol"] for o in parity["outputs"])
