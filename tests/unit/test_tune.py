@@ -160,7 +160,9 @@ def test_measure_window_counts_the_samples_a_request_function_returns():
 
     w = asyncio.run(measure_window(req, concurrency=3, duration=0.2, warmup=0.05))
     assert w.concurrency == 3 and w.requests > 0 and w.samples == 2 * w.requests and w.errors == 0
-    assert w.throughput == pytest.approx(w.samples / w.seconds) and w.seconds == pytest.approx(0.2, abs=0.05)
+    # the window lasts at least its duration (a busy machine only stretches it; the figures use
+    # the measured length, so no upper bound on wall-clock time is asserted)
+    assert w.throughput == pytest.approx(w.samples / w.seconds) and w.seconds >= 0.2 * 0.99
 
     async def plain():  # returns nothing: one sample per request
         await asyncio.sleep(0)
