@@ -286,3 +286,22 @@ def test_loading_projects_leaves_sys_path_as_it_was(tmp_path):
         path, _ = make_project(tmp_path / sub, [dict(LINEAR, source="{pkg}.nets:linear", formats=["onnx"])])
         build.build(load(path), dry_run=False)
     assert sys.path == before
+
+
+def test_a_fresh_import_drops_only_the_modules_the_project_itself_provides():
+    """The repository root holds .venv and tools/: torch and tritonctl live under it, yet only
+    `examples` (ROOT/examples/) may be forgotten before a model is imported again."""
+    import sys
+    from pathlib import Path
+
+    import torch  # noqa: F401
+
+    from tritonctl import sources
+
+    root = Path(__file__).resolve().parents[2]
+    with sources._project_on_path(root):
+        __import__("examples.linear")
+    before = set(sys.modules)
+    sources._forget_project_modules(root)
+    dropped = before - set(sys.modules)
+    assert dropped and all(n == "examples" or n.startswith("examples.") for n in dropped), sorted(dropped)[:5]

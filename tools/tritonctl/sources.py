@@ -33,18 +33,13 @@ def _forget_project_modules(base_dir: Path) -> None:
     code under the new version) and a same-named package of another project is never reused.
     Only top-level names that exist as files under base_dir are dropped, never installed libraries."""
     installed = [Path(p).resolve() for k, p in sysconfig.get_paths().items() if k in ("purelib", "platlib", "stdlib", "platstdlib")]
-    base = base_dir.resolve()
     local = set()
     for name, mod in list(sys.modules.items()):
-        if "." in name:
-            continue
+        if "." in name or _project_module_path(name, base_dir) is None:
+            continue  # only names the project itself provides (examples -> base_dir/examples/)
         where = [Path(p).resolve() for p in ([mod.__file__] if getattr(mod, "__file__", None) else list(getattr(mod, "__path__", [])))]
-        if not where:
-            continue  # built into the interpreter
-        ours = any(w.is_relative_to(base) for w in where)
-        shadowed = _project_module_path(name, base_dir) is not None and not any(w.is_relative_to(i) for w in where for i in installed)
-        if ours or shadowed:
-            local.add(name)
+        if where and not any(w.is_relative_to(i) for w in where for i in installed):
+            local.add(name)  # never an installed library that a project file happens to shadow
     for name in [n for n in sys.modules if n.partition(".")[0] in local]:
         del sys.modules[name]
     importlib.invalidate_caches()
