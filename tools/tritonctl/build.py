@@ -153,6 +153,11 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> Non
         if not src.exists():
             raise ExportError(f"model '{item.model.name}': python {src} does not exist; fix the path in models.yaml")
         shutil.copyfile(src, vdir / "model.py")
+        for extra in item.model.files:  # handler code, vocabularies... beside model.py
+            path = spec.resolve(extra)
+            if not path.exists() or path.name == "model.py":
+                raise ExportError(f"model '{item.model.name}': files entry {path} does not exist or is named model.py; fix it in models.yaml")
+            (shutil.copytree if path.is_dir() else shutil.copyfile)(path, vdir / path.name)
     item.record = {"fingerprint": item.fingerprint, "model": item.model.name, "format": None, "version": item.version}
     (vdir / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
 

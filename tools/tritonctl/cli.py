@@ -16,15 +16,18 @@ from tritonctl.errors import TritonctlError
 
 # Order is the order `tritonctl --help` lists them. Each module defines
 # ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS = ["build", "check", "serve", "stop", "infer", "load", "unload", "bench", "tune"]
+COMMANDS = ["build", "check", "serve", "stop", "infer", "load", "unload", "bench", "tune", "import"]
+# Commands whose name is a Python keyword live in a module with a trailing underscore.
+MODULES = {"import": "import_"}
 
 
 def _available_commands():
     for name in COMMANDS:
+        module = f"tritonctl.commands.{MODULES.get(name, name)}"
         try:
-            yield name, importlib.import_module(f"tritonctl.commands.{name}")
+            yield name, importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != f"tritonctl.commands.{name}":
+            if exc.name != module:
                 raise
 
 

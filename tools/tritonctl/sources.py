@@ -104,7 +104,8 @@ def source_files(m: ModelSpec, spec: Spec) -> list[Path]:
     """
     src = m.source
     if m.kind == "python":
-        return [spec.resolve(m.python)]
+        extra = [spec.resolve(f) for f in m.files]
+        return [spec.resolve(m.python)] + sorted(q for p in extra for q in ([p] if not p.is_dir() else p.rglob("*")) if not q.is_dir())
     if isinstance(src, (CallableSource, CheckpointSource)):
         target = src.callable if isinstance(src, CallableSource) else src.class_
         seen: set[Path] = set()

@@ -262,6 +262,7 @@ class ModelSpec(_Strict):
     description: str = ""
     source: Optional[Source] = None
     python: Optional[Path] = Field(default=None, description="model.py of a Python-backend model")
+    files: list[Path] = Field(default=[], description="kind: python: files/directories copied beside model.py")
     steps: list[EnsembleStep] = []
     inputs: list[TensorSpec]
     outputs: list[TensorSpec] = []
@@ -310,6 +311,8 @@ class ModelSpec(_Strict):
             raise ValueError("a pytorch model needs `source` (module:function, checkpoint, torchscript or onnx)")
         if self.kind == "python" and self.python is None:
             raise ValueError("a python model needs `python: path/to/model.py`")
+        if self.files and self.kind != "python":
+            raise ValueError("`files` travel with python models only (kind: python)")
         if self.kind == "ensemble" and not self.steps:
             raise ValueError("an ensemble needs `steps`")
         if self.kind != "pytorch":
