@@ -110,7 +110,7 @@ SCHEMA_VIOLATIONS = [
     ("a startup budget under ten seconds", {"probes": {"startup": {"budgetSeconds": 5}}}, "/probes/startup/budgetSeconds"),
     ("an unknown autoscaling metric", {"autoscaling": {"metric": "cpu"}}, "/autoscaling/metric"),
     ("an unknown metrics source", {"autoscaling": {"metricsSource": "datadog"}}, "/autoscaling/metricsSource"),
-    ("a target that is not a quantity", {"autoscaling": {"targets": {"queueTimePerRequest": "20ms"}}}, "/autoscaling/targets/queueTimePerRequest"),
+    ("a target that is not a plain decimal", {"autoscaling": {"targets": {"queueTimePerRequest": "20ms"}}}, "/autoscaling/targets/queueTimePerRequest"),
     ("an unknown ingress controller", {"ingress": {"controller": "istio"}}, "/ingress/controller"),
     ("a canary weight above 100", {"gateway": {"canary": {"weight": 150}}}, "/gateway/canary/weight"),
     ("a scrape interval without a unit", {"metrics": {"serviceMonitor": {"interval": "15"}}}, "/metrics/serviceMonitor/interval"),

