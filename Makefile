@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PIN)
-	$(PY) -m pip install -q -e '.[serve,examples,loadtest,chart,storage,dev]' $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[serve,examples,loadtest,chart,storage,dev,torchserve]' $(TORCH_PIN)
 	touch $@
 
 models: install ## export the example models from models.yaml into model_repository/ (parity-checked)
@@ -36,7 +36,7 @@ models: install ## export the example models from models.yaml into model_reposit
 check: install ## lint model_repository/ offline and check configs for drift against models.yaml
 	$(BIN)/tritonctl check $(REPO) --spec $(SPEC)
 
-test: install $(CHECKOV_VENV)/.installed ## run the whole suite (unit, chart, integration with a real Triton); GPU tests skip without CUDA
+test: install $(CHECKOV_VENV)/.installed $(PEERS_VENV)/.installed ## run the whole suite (unit, chart, integration with a real Triton); GPU tests skip without CUDA
 	$(PY) -m pytest -q
 
 test-unit: install ## unit tests only (no server)

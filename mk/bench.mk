@@ -3,7 +3,7 @@
 # torch is pinned there too (the CPU wheel; an unpinned torch pulls CUDA).
 PEERS_VENV ?= .venv-peers
 PEERS_PY := $(PEERS_VENV)/bin/python
-PEERS_PKGS := torchserve==0.12.0 torch-model-archiver==0.12.0 flask gunicorn pyyaml 'numpy<2'
+PEERS_PKGS := torchserve==0.12.0 torch-model-archiver==0.12.0 captum==0.9.0 flask gunicorn pyyaml 'numpy<2'
 # About 17 minutes on 2 cores (2 interleaved rounds x 96 points). A quicker look:
 #   make bench-peers PEERS_ARGS="--models digits --concurrency 1,8 --rounds 1"
 PEERS_ARGS ?=
