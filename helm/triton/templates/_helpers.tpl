@@ -142,6 +142,23 @@ annotations:
 {{- has .Values.modelRepository.source (list "pvc" "nfs" "sync") | ternary "true" "" -}}
 {{- end -}}
 
+{{/* Whether Triton reads the repository from object storage itself (and downloads it first). */}}
+{{- define "triton.objectStorage" -}}
+{{- has .Values.modelRepository.source (list "s3" "gcs" "azure") | ternary "true" "" -}}
+{{- end -}}
+
+{{/*
+Where Triton downloads an object-storage repository before loading it: core's filesystem code
+copies each model into a temporary directory under TRITON_<CLOUD>_MOUNT_DIRECTORY (default /tmp).
+*/}}
+{{- define "triton.modelCacheDir" -}}/var/cache/triton-models{{- end -}}
+
+{{- define "triton.modelCacheEnv" -}}
+{{- $name := get (dict "s3" "TRITON_AWS_MOUNT_DIRECTORY" "gcs" "TRITON_GCS_MOUNT_DIRECTORY" "azure" "TRITON_AZURE_MOUNT_DIRECTORY") .Values.modelRepository.source -}}
+- name: {{ $name }}
+  value: {{ include "triton.modelCacheDir" . }}
+{{- end -}}
+
 {{/* --model-repository: a path, or the object-storage URL Triton reads itself. */}}
 {{- define "triton.modelRepositoryArg" -}}
 {{- $src := .Values.modelRepository.source -}}

@@ -29,6 +29,13 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs (printf "modelRepository.source=%s needs a URL. Set modelRepository.%s.url (e.g. %s)." $src $src (get $examples $src)) -}}
 {{- end -}}
 {{- end -}}
+{{- if and (include "triton.objectStorage" .) $v.modelRepository.cache.repositorySize -}}
+{{- $cache := include "triton.quantityBytes" $v.modelRepository.cache.sizeLimit | int64 -}}
+{{- $repo := include "triton.quantityBytes" $v.modelRepository.cache.repositorySize | int64 -}}
+{{- if lt $cache $repo -}}
+{{- $msgs = append $msgs (printf "modelRepository.cache.sizeLimit=%s is smaller than modelRepository.cache.repositorySize=%s: Triton downloads the whole %s repository into that cache before loading, and the pod would be evicted when it fills. Raise modelRepository.cache.sizeLimit to at least %s." $v.modelRepository.cache.sizeLimit $v.modelRepository.cache.repositorySize $src $v.modelRepository.cache.repositorySize) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $src "nfs") (or (not $v.modelRepository.nfs.server) (not $v.modelRepository.nfs.path)) -}}
 {{- $msgs = append $msgs "modelRepository.source=nfs needs modelRepository.nfs.server and modelRepository.nfs.path (the export that holds the repository)." -}}
 {{- end -}}
