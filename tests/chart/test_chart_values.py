@@ -11,6 +11,10 @@ import helm_engine
 from manifest_lookup import find, kinds, pod_spec, triton_container
 
 
+# Clients that are not pods (node IPs, cloud load balancers) need a rule of their own.
+LB_RULE = [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": "http"}, {"port": "grpc"}]}]
+
+
 def args_of(objs):
     return triton_container(objs)["args"]
 
@@ -367,7 +371,7 @@ def test_a_load_balancer_should_take_the_source_ranges(render, scenario_values):
     ("gce", "service", "cloud.google.com/app-protocols", '{"grpc":"HTTP2"}'),
 ])
 def test_the_grpc_ingress_should_speak_h2c_to_the_pods_for_each_controller(render, controller, where, key, value):
-    objs = render({"ingress": {"enabled": True, "controller": controller}})
+    objs = render({"ingress": {"enabled": True, "controller": controller}, "networkPolicy": {"extraIngress": LB_RULE}})
     obj = find(objs, "Ingress", "triton-grpc") if where == "ingress" else find(objs, "Service", "triton-grpc")
     assert obj["metadata"]["annotations"][key] == value
     http = find(objs, "Ingress", "triton-http")
@@ -580,8 +584,8 @@ def test_helm_test_should_run_a_smoke_inference_from_the_sdk_image(render):
 
 @pytest.mark.parametrize("values, expected", [
     ({}, "kubectl -n triton port-forward svc/triton 8000:8000 8001:8001"),
-    ({"service": {"type": "LoadBalancer"}}, "status.loadBalancer.ingress[0].ip"),
-    ({"service": {"type": "NodePort"}}, '.spec.ports[?(@.name=="grpc")].nodePort'),
+    ({"service": {"type": "LoadBalancer"}, "networkPolicy": {"extraIngress": LB_RULE}}, "status.loadBalancer.ingress[0].ip"),
+    ({"service": {"type": "NodePort"}, "networkPolicy": {"extraIngress": LB_RULE}}, '.spec.ports[?(@.name=="grpc")].nodePort'),
     ({"ingress": {"enabled": True}}, "export TRITON_HTTP=http://triton.example.com"),
     ({"gateway": {"enabled": True, "parentRefs": [{"name": "gw", "namespace": "gws"}]}}, "kubectl -n gws get gateway gw"),
 ])

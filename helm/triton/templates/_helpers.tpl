@@ -40,16 +40,37 @@ app.kubernetes.io/name: {{ include "triton.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- end -}}
 
-{{/* Labels of every object. */}}
-{{- define "triton.labels" -}}
+{{/*
+Selector labels of the `helm test` client: the same instance, another name, so that no selector
+of the server (Service, PDB, NetworkPolicy, monitors, HPA) ever counts the test pod.
+*/}}
+{{- define "triton.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "triton.name" . | trunc 58 | trimSuffix "-") }}
+app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- end -}}
+
+{{/* Labels of every object but the selector ones. */}}
+{{- define "triton.metaLabels" -}}
 helm.sh/chart: {{ include "triton.chart" . }}
-{{ include "triton.selectorLabels" . }}
 app.kubernetes.io/version: {{ include "triton.release" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: triton
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* Labels of every server object. */}}
+{{- define "triton.labels" -}}
+{{ include "triton.selectorLabels" . }}
+{{ include "triton.metaLabels" . }}
+{{- end -}}
+
+{{/* Labels of the `helm test` objects. */}}
+{{- define "triton.testLabels" -}}
+{{ include "triton.testSelectorLabels" . }}
+{{ include "triton.metaLabels" . }}
+app.kubernetes.io/component: test
 {{- end -}}
 
 {{/* metadata.annotations from commonAnnotations (and extra ones). Usage: include "triton.annotations" (list . $extra) */}}

@@ -123,6 +123,15 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- end -}}
 {{- end -}}
 
+{{- if and $v.networkPolicy.enabled (not $v.networkPolicy.extraIngress) -}}
+{{- if has $v.service.type (list "NodePort" "LoadBalancer") -}}
+{{- $msgs = append $msgs (printf "service.type=%s brings clients from outside the cluster (node IPs, or client IPs with externalTrafficPolicy=Local) that the NetworkPolicy drops: it only admits pods of allowed namespaces. Add a rule for them to networkPolicy.extraIngress (e.g. [{from: [{ipBlock: {cidr: 10.0.0.0/8}}], ports: [{port: http}, {port: grpc}]}]), or set networkPolicy.enabled=false." $v.service.type) -}}
+{{- end -}}
+{{- if and $v.ingress.enabled (has $v.ingress.controller (list "alb" "gce")) -}}
+{{- $msgs = append $msgs (printf "ingress.controller=%s sends traffic from the cloud load balancer (its own IPs, straight to the pods or through node ports), which the NetworkPolicy drops: it only admits pods of allowed namespaces. Add the load balancer's source ranges to networkPolicy.extraIngress (e.g. [{from: [{ipBlock: {cidr: 10.0.0.0/16}}], ports: [{port: http}, {port: grpc}]}]), or set networkPolicy.enabled=false." $v.ingress.controller) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* TensorRT engine builds */ -}}
 {{- if $v.engineBuild.enabled -}}
 {{- if not $v.gpu.enabled -}}
