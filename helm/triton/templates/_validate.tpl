@@ -106,6 +106,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and (eq $v.autoscaling.metric "gpuUtilization") (or (not $v.gpu.enabled) (not $v.metrics.gpuMetrics)) -}}
 {{- $msgs = append $msgs "autoscaling.metric=gpuUtilization needs GPU metrics, but gpu.enabled or metrics.gpuMetrics is false. Use autoscaling.metric=queueTimePerRequest, or enable GPUs and metrics.gpuMetrics." -}}
 {{- end -}}
+{{- if and (eq $v.autoscaling.metric "gpuUtilization") $v.gpu.enabled $v.gpu.mig.profile -}}
+{{- $msgs = append $msgs (printf "autoscaling.metric=gpuUtilization reads nv_gpu_utilization, which Triton does not export for MIG devices (gpu.mig.profile=%s; Triton server issue 5324): the HPA would see no metric and KEDA would read 0. Scale on Triton's queue instead: autoscaling.metric=queueTimePerRequest or autoscaling.metric=queueComputeRatio." $v.gpu.mig.profile) -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* Traffic */ -}}
