@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         except InferenceServerException as err:
             kind = "gave up after retries" if is_retryable(err) else "not retried"
             print(f"error ({kind}): {err.status()}: {err.message()}", file=sys.stderr)
+            print(json.dumps({"error": err.status(), "retryable": is_retryable(err), "retried": dict(client.retried)}))
             return 1
         print(json.dumps({"image": args.image, "digit": label, "retried": dict(client.retried)}))
         return 0 if expected is None or label == expected else 1
