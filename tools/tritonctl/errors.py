@@ -47,3 +47,8 @@ class ServeError(TritonctlError):
 
 class ClientError(TritonctlError):
     """An inference or repository request to Triton failed."""
+
+
+class StorageError(TritonctlError):
+    """A repository location (directory, s3://, gs://, as://) could not be read or written; names the
+    bucket, the endpoint and where the credentials came from."""

@@ -1,0 +1,400 @@
+"""`tritonctl push REPOSITORY DEST`: publish a model repository where Triton reads it.
+
+DEST is a directory (NFS, a PVC) or a prefix in S3, GCS or Azure (tritonctl.push.location).
+The order of writes is what makes a push safe for a Triton that polls DEST while it runs:
+
+1. DEST is marked as ours (the manifest) before anything else is written; a non-empty DEST
+   without a manifest is someone else's layout and is refused.
+2. A model that gets a new version, and whose live config would pick that version up as soon as
+   its first file appears (``latest`` / ``all``), first gets a *pinned* config: the same config
+   with ``version_policy { specific { versions: [what it serves now] } }``. Triton reloads the
+   same versions (without losing availability) and ignores the new directory while it fills.
+3. The new version's files are uploaded, model files last; leftovers of an interrupted push that
+   are not in the local repository are deleted before any config could select them.
+4. Then the model's other files (labels) and its real config.pbtxt: only now can Triton look at
+   the new version, and it finds it complete. Step models go before the ensembles that use them.
+5. The manifest is rewritten after each model, so an interrupted push resumes where it stopped
+   and DEST always loads as it was or as it will be.
+
+Nothing a running server may serve is deleted: versions that leave the repository are *retired*
+(kept, recorded in the manifest); ``--prune`` deletes versions retired by an earlier push (their
+successor has been live since), and models no longer in the repository.
+A directory DEST skips the pin: new model and version directories are renamed into place whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tritonctl.errors import StorageError
+from tritonctl.push import manifest as mf
+from tritonctl.push.location import Location, parse
+from tritonctl.push.store import Store
+
+log = logging.getLogger("tritonctl.push")
+
+__all__ = ["ModelPlan", "PushPlan", "PushResult", "parse", "plan", "push"]
+
+# Files Triton loads a model from: uploaded last in a version directory, so that a version seen
+# by a poll is either without its model file (refused) or complete.
+_MODEL_FILE_STEMS = ("model",)
+
+
+@dataclass
+class ModelPlan:
+    name: str
+    status: str  # "new", "update", "unchanged", "removed"
+    is_ensemble: bool = False
+    new_versions: list[int] = field(default_factory=list)
+    uploads: list[mf.LocalFile] = field(default_factory=list)  # in upload order, config.pbtxt last
+    pin: str | None = None  # pinned config text to write first, or None
+    pinned_versions: list[int] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # rels at DEST from an interrupted push
+    retire: list[int] = field(default_factory=list)  # versions leaving the repository (kept)
+    prune: list[str] = field(default_factory=list)  # rels to delete at the end (--prune)
+
+    @property
+    def bytes(self) -> int:
+        return sum(f.size for f in self.uploads)
+
+    def describe(self) -> str:
+        if self.status == "unchanged" and not self.prune:
+            return "unchanged"
+        if self.status == "removed":
+            return f"not in the repository: delete {len(self.prune)} object(s)" if self.prune else "not in the repository: kept (--prune deletes it)"
+        bits = []
+        if self.status == "new":
+            bits.append(f"new model: {len(self.uploads)} file(s), {_mb(self.bytes)}")
+        else:
+            if self.new_versions:
+                bits.append(f"new version {', '.join(map(str, self.new_versions))}")
+            rest = [f.rel.split("/", 1)[1] for f in self.uploads if f.version not in self.new_versions]
+            if rest:
+                bits.append("update " + ", ".join(rest))
+            bits.append(f"{len(self.uploads)} file(s), {_mb(self.bytes)}")
+        if self.pin:
+            bits.append(f"config pinned to v{','.join(map(str, self.pinned_versions))} while the new version uploads")
+        if self.leftovers:
+            bits.append(f"remove {len(self.leftovers)} leftover object(s) of an interrupted push")
+        if self.retire:
+            bits.append(f"retire v{','.join(map(str, self.retire))} (kept until a later push --prune)")
+        if self.prune:
+            bits.append(f"prune {len(self.prune)} object(s) of versions retired earlier")
+        return "; ".join(bits)
+
+
+@dataclass
+class PushPlan:
+    source: Path
+    location: Location
+    models: list[ModelPlan]
+    manifest: dict
+    dest_has_manifest: bool
+    unchanged_files: int = 0
+    unchanged_bytes: int = 0
+    foreign: list[str] = field(default_factory=list)  # objects at DEST that are not ours (left alone)
+
+    @property
+    def uploads(self) -> list[mf.LocalFile]:
+        return [f for m in self.models for f in m.uploads]
+
+    @property
+    def deletes(self) -> list[str]:
+        return [r for m in self.models for r in m.leftovers + m.prune]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.uploads and not self.deletes and not any(m.retire or m.pin for m in self.models)
+
+    def to_text(self) -> str:
+        loc = self.location
+        lines = [f"push {self.source} -> {loc}", f"  {loc.describe()}"]
+        width = max((len(m.name) for m in self.models), default=5)
+        for m in self.models:
+            lines.append(f"  {m.name:<{width}}  {m.describe()}")
+        if self.foreign:
+            lines.append(f"  left alone: {len(self.foreign)} object(s) not written by tritonctl push (e.g. {self.foreign[0]})")
+        up = self.uploads
+        pins = sum(1 for m in self.models if m.pin)
+        lines.append(
+            f"plan: upload {len(up)} file(s) ({_mb(sum(f.size for f in up))}), {pins} pinned config(s), "
+            f"delete {len(self.deletes)} object(s); {self.unchanged_files} file(s) ({_mb(self.unchanged_bytes)}) unchanged"
+        )
+        return "\n".join(lines)
+
+
+@dataclass
+class PushResult:
+    plan: PushPlan
+    uploaded_files: int = 0
+    uploaded_bytes: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+    def to_text(self) -> str:
+        p, loc = self.plan, self.plan.location
+        if p.up_to_date:
+            return (
+                f"{loc} is up to date: nothing uploaded ({p.unchanged_files} file(s), {_mb(p.unchanged_bytes)} "
+                f"unchanged against its manifest, {self.seconds:.1f}s)\nTriton reads it as --model-repository={loc.triton_url}"
+            )
+        return (
+            f"pushed {p.source} -> {loc}: {self.uploaded_files} file(s) ({_mb(self.uploaded_bytes)}) uploaded, "
+            f"{self.deleted} object(s) deleted, {p.unchanged_files} unchanged, in {self.seconds:.1f}s\n"
+            f"Triton reads it as --model-repository={loc.triton_url}"
+        )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+# ------------------------------------------------------------------------------------------------
+# planning
+# ------------------------------------------------------------------------------------------------
+def plan(repository: str | Path, dest: Location, store: Store | None = None, prune: bool = False) -> PushPlan:
+    """What a push would do; reads DEST, writes nothing."""
+    store = store or Store(dest)
+    local = mf.scan(Path(repository))
+    store.check_bucket()
+    remote = store.list()
+    has_manifest = mf.MANIFEST in remote
+    if has_manifest:
+        manifest = mf.parse(store.read(mf.MANIFEST), str(dest))
+    else:
+        others = sorted(r for r in remote if not r.startswith("."))
+        if others:
+            raise StorageError(
+                f"{dest} already holds {len(others)} object(s) (e.g. {others[0]}) but no {mf.MANIFEST}: it was not "
+                "written by tritonctl push, and pushing would mix two repositories. Push to an empty prefix "
+                "(e.g. a new path), or move those objects away; nothing was changed"
+            )
+        manifest = mf.empty(str(repository))
+    # What is really at DEST: a manifest entry whose object is gone or has another size is not trusted.
+    known = {rel: e for rel, e in manifest["files"].items() if remote.get(rel) == e.get("size")}
+    manifest["files"] = files = dict(known)
+    local_models = sorted({f.model for f in local.values()})
+    dest_models = sorted({rel.split("/", 1)[0] for rel in files})
+    ensembles = {m for m in local_models if _is_ensemble(local[f"{m}/{mf.CONFIG}"].path)}
+
+    plans: list[ModelPlan] = []
+    unchanged_files = unchanged_bytes = 0
+    for name in local_models:
+        mine = {rel: f for rel, f in local.items() if f.model == name}
+        theirs = {rel: e for rel, e in known.items() if rel.split("/", 1)[0] == name}
+        live = mf.versions_of(theirs, name)
+        p = ModelPlan(name, "new" if not theirs else "update", is_ensemble=name in ensembles)
+        _refuse_changed_versions(name, mine, theirs, live, dest)
+        changed = [f for rel, f in mine.items() if theirs.get(rel, {}).get("sha256") != f.sha256]
+        for f in mine.values():
+            if f not in changed:
+                unchanged_files += 1
+                unchanged_bytes += f.size
+        p.new_versions = sorted({f.version for f in changed if f.version is not None} - live)
+        p.uploads = sorted(changed, key=_upload_order)
+        if not p.uploads and p.status == "update":
+            p.status = "unchanged"
+        # objects at DEST under this model that no manifest names and no local file will overwrite
+        p.leftovers = sorted(r for r in remote if r.split("/", 1)[0] == name and r not in files and r not in mine)
+        local_versions = {f.version for f in mine.values() if f.version is not None}
+        retired_before = set(manifest["retired"].get(name, []))
+        p.retire = sorted(live - local_versions - retired_before)
+        if prune:
+            doomed = (live & retired_before) - local_versions
+            p.prune = sorted(r for r in theirs if _version_of(r) in doomed)
+        if p.new_versions and p.status == "update" and not dest.is_local:
+            cfg = f"{name}/{mf.CONFIG}"
+            if cfg in theirs:
+                p.pin, p.pinned_versions = _pinned_config(store.read(cfg), live, set(p.new_versions))
+            if p.pin and mine[cfg] not in p.uploads:
+                p.uploads.append(mine[cfg])  # the real config replaces the pin, last
+        plans.append(p)
+    for name in dest_models:
+        if name in local_models:
+            continue
+        p = ModelPlan(name, "removed")
+        if prune:
+            p.prune = sorted(r for r in remote if r.split("/", 1)[0] == name)
+        plans.append(p)
+    ours = {r.split("/", 1)[0] for r in files} | set(local_models)
+    foreign = sorted(r for r in remote if r != mf.MANIFEST and r.split("/", 1)[0] not in ours)
+    # step models before the ensembles that call them; removed models last
+    plans.sort(key=lambda m: (m.status == "removed", m.is_ensemble, m.name))
+    return PushPlan(Path(repository), dest, plans, manifest, has_manifest, unchanged_files, unchanged_bytes, foreign)
+
+
+def _version_of(rel: str) -> int | None:
+    parts = rel.split("/")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+
+
+def _upload_order(f: mf.LocalFile):
+    """Version files first (model files last within a version), then files beside the config,
+    config.pbtxt last: the file that makes Triton look arrives when everything it points at is there."""
+    name = f.rel.rsplit("/", 1)[-1]
+    if f.version is not None:
+        return (0, f.version, name.split(".")[0] in _MODEL_FILE_STEMS, f.rel)
+    return (1 if name != mf.CONFIG else 2, 0, False, f.rel)
+
+
+def _is_ensemble(config_path: Path) -> bool:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    cfg = model_config_pb2.ModelConfig()
+    try:
+        text_format.Parse(config_path.read_text(), cfg)
+    except text_format.ParseError as exc:
+        raise StorageError(f"{config_path}: not a valid config.pbtxt ({exc}); run `tritonctl check` on the repository") from None
+    return cfg.platform == "ensemble"
+
+
+def _refuse_changed_versions(name: str, mine: dict, theirs: dict, live: set[int], dest: Location) -> None:
+    """A version already at DEST is immutable: a polling Triton may be serving it."""
+    for v in sorted(live):
+        prefix = f"{name}/{v}/"
+        a = {r: f.sha256 for r, f in mine.items() if r.startswith(prefix)}
+        b = {r: e.get("sha256") for r, e in theirs.items() if r.startswith(prefix)}
+        if a and a != b:
+            differ = sorted(r.split("/", 2)[2] for r in set(a) | set(b) if a.get(r) != b.get(r))
+            raise StorageError(
+                f"model '{name}' version {v} at {dest} differs from the local one ({', '.join(differ[:3])}); versions "
+                "are immutable once pushed, a running Triton may be serving it. Build a new version into a repository "
+                f"that holds version {v} (tritonctl build numbers versions after the newest one), or push to another "
+                "prefix; nothing was changed"
+            )
+
+
+def _pinned_config(raw: bytes, live: set[int], new: set[int]) -> tuple[str | None, list[int]]:
+    """The live config pinned to the versions it serves now, if its policy would pick a new one."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    cfg = model_config_pb2.ModelConfig()
+    text_format.Parse(raw.decode(), cfg)
+    now, after = _selected(cfg, live), _selected(cfg, live | new)
+    if now == after or not now:
+        return None, []
+    cfg.version_policy.Clear()
+    cfg.version_policy.specific.versions.extend(sorted(now))
+    return text_format.MessageToString(cfg), sorted(now)
+
+
+def _selected(cfg, versions: set[int]) -> set[int]:
+    """The versions Triton loads under cfg's version_policy (default: latest 1)."""
+    policy = cfg.version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return set(versions)
+    if kind == "specific":
+        return set(policy.specific.versions) & set(versions)
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return set(sorted(versions)[-n:]) if n else set()
+
+
+# ------------------------------------------------------------------------------------------------
+# executing
+# ------------------------------------------------------------------------------------------------
+def push(
+    repository: str | Path,
+    dest: str | Location,
+    endpoint_url: str | None = None,
+    profile: str | None = None,
+    prune: bool = False,
+    dry_run: bool = False,
+    progress=None,
+) -> PushResult:
+    start = time.monotonic()
+    loc = dest if isinstance(dest, Location) else parse(str(dest), endpoint_url=endpoint_url, profile=profile)
+    store = Store(loc)
+    p = plan(repository, loc, store, prune=prune)
+    result = PushResult(p)
+    if dry_run or p.up_to_date:
+        result.seconds = time.monotonic() - start
+        return result
+    progress = progress or (lambda msg: log.debug(msg))
+    man = p.manifest
+    files = man["files"]
+
+    def commit() -> None:
+        store.write_bytes(mf.MANIFEST, mf.dump(man))
+
+    if not p.dest_has_manifest:
+        commit()  # DEST is ours from the first object on: a resumed push is not "foreign"
+    # leftovers go before any config could select them; pins before any new version file
+    for m in p.models:
+        if m.leftovers:
+            store.delete(m.leftovers)
+            result.deleted += len(m.leftovers)
+    pinned = [m for m in p.models if m.pin]
+    for m in pinned:
+        progress(f"{m.name}: pin config to v{m.pinned_versions}")
+        data = m.pin.encode()
+        store.write_bytes(f"{m.name}/{mf.CONFIG}", data)
+        files[f"{m.name}/{mf.CONFIG}"] = {"sha256": mf.sha256_bytes(data), "size": len(data)}
+    if pinned:
+        commit()
+    for m in p.models:
+        if not m.uploads:
+            continue
+        done: list[str] = []
+        try:
+            _upload_model(store, m, progress, done)
+        except BaseException:
+            if m.status == "new" and not loc.is_local:
+                _remove_quietly(store, done)  # nothing serves a half-uploaded new model: take it back
+            raise
+        for f in m.uploads:
+            files[f.rel] = {"sha256": f.sha256, "size": f.size}
+            result.uploaded_files += 1
+            result.uploaded_bytes += f.size
+        commit()
+    retired = man["retired"]
+    for m in p.models:
+        if m.retire:
+            retired[m.name] = sorted(set(retired.get(m.name, [])) | set(m.retire))
+        if m.prune:
+            store.delete(m.prune)
+            result.deleted += len(m.prune)
+            for rel in m.prune:
+                files.pop(rel, None)
+            gone = {_version_of(r) for r in m.prune}
+            left = [v for v in retired.get(m.name, []) if v not in gone]
+            if left and m.status != "removed":
+                retired[m.name] = left
+            else:
+                retired.pop(m.name, None)
+    commit()
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _upload_model(store: Store, m: ModelPlan, progress, done: list[str]) -> None:
+    by_version: dict[int, list[mf.LocalFile]] = {}
+    for f in m.uploads:
+        if f.version in m.new_versions:
+            by_version.setdefault(f.version, []).append(f)
+    if m.status == "new":
+        progress(f"{m.name}: new model")
+        if store.upload_dir_atomically(m.name, [(f.rel, f.path) for f in m.uploads]):
+            return
+    for v, group in by_version.items():
+        progress(f"{m.name}: version {v}")
+        if store.upload_dir_atomically(f"{m.name}/{v}", [(f.rel, f.path) for f in group]):
+            done += [f.rel for f in group]
+    for f in m.uploads:
+        if f.rel in done:
+            continue
+        progress(f"{m.name}: {f.rel}")
+        store.upload(f.rel, f.path)
+        done.append(f.rel)
+
+
+def _remove_quietly(store: Store, rels: list[str]) -> None:
+    try:
+        store.delete(rels)
+    except Exception as exc:  # the original error matters more; the next push removes leftovers
+        log.warning("could not remove the partial upload (%s); the next push removes it", exc)
