@@ -261,10 +261,33 @@ namespace="{{ .Release.Namespace }}",app_kubernetes_io_instance="{{ .Release.Nam
 namespace, pod, app_kubernetes_io_instance, app_kubernetes_io_name
 {{- end -}}
 
-{{/* Recorded series of each autoscaling metric, and the custom-metrics name prometheus-adapter gives it (k8s/prometheus-adapter). */}}
+{{/* Seconds of a Prometheus duration (1m30s, 2h, 500ms). */}}
+{{- define "triton.durationSeconds" -}}
+{{- $units := dict "ms" 0.001 "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 "y" 31536000 -}}
+{{- $total := 0.0 -}}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" (toString .) -1 -}}
+{{- $n := regexFind "^[0-9]+" . -}}
+{{- $total = addf $total (mulf (float64 $n) (get $units (trimPrefix $n .))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* A number of seconds as a short Prometheus duration (120 -> 2m, 90 -> 90s). */}}
+{{- define "triton.shortDuration" -}}
+{{- $s := int64 . -}}
+{{- if and (gt $s 0) (eq (mod $s 3600) 0) -}}{{ div $s 3600 }}h{{- else if and (gt $s 0) (eq (mod $s 60) 0) -}}{{ div $s 60 }}m{{- else -}}{{ $s }}s{{- end -}}
+{{- end -}}
+
+{{/*
+Recorded series of each autoscaling metric, and the custom-metrics name prometheus-adapter gives
+it (k8s/prometheus-adapter). Rate series carry their window in the name (rate1m, rate2m).
+Usage: include "triton.recordedSeries" (list . "queueTimePerRequest")
+*/}}
 {{- define "triton.recordedSeries" -}}
-{{- $m := dict "queueTimePerRequest" "triton:queue_time_per_request_us:rate1m" "queueComputeRatio" "triton:queue_compute_ratio:rate1m" "gpuUtilization" "triton:gpu_utilization:avg" -}}
-{{- get $m . -}}
+{{- $ctx := index . 0 -}}
+{{- $rate := printf "rate%s" $ctx.Values.metrics.rateWindow -}}
+{{- $m := dict "queueTimePerRequest" (printf "triton:queue_time_per_request_us:%s" $rate) "queueComputeRatio" (printf "triton:queue_compute_ratio:%s" $rate) "requestSuccess" (printf "triton:request_success:%s" $rate) "gpuUtilization" "triton:gpu_utilization:avg" -}}
+{{- get $m (index . 1) -}}
 {{- end -}}
 
 {{- define "triton.customMetricName" -}}
@@ -277,10 +300,11 @@ namespace, pod, app_kubernetes_io_instance, app_kubernetes_io_name
 {{- $ctx := index . 0 -}}
 {{- $metric := index . 1 -}}
 {{- $sel := include "triton.promSelector" $ctx -}}
+{{- $w := $ctx.Values.metrics.rateWindow -}}
 {{- if eq $metric "queueTimePerRequest" -}}
-sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[1m])) / clamp_min(sum(rate(nv_inference_request_success{ {{- $sel -}} }[1m])), 0.001)
+sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[{{ $w }}])) / clamp_min(sum(rate(nv_inference_request_success{ {{- $sel -}} }[{{ $w }}])), 0.001)
 {{- else if eq $metric "queueComputeRatio" -}}
-sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[1m])) / clamp_min(sum(rate(nv_inference_compute_infer_duration_us{ {{- $sel -}} }[1m])), 1)
+sum(rate(nv_inference_queue_duration_us{ {{- $sel -}} }[{{ $w }}])) / clamp_min(sum(rate(nv_inference_compute_infer_duration_us{ {{- $sel -}} }[{{ $w }}])), 1)
 {{- else -}}
 avg(nv_gpu_utilization{ {{- $sel -}} })
 {{- end -}}

@@ -86,6 +86,17 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs "metrics.enabled=false turns Triton's metrics port off, but a monitor, rule, dashboard or scrape annotation is enabled under metrics.*. Set metrics.enabled=true." -}}
 {{- end -}}
 
+{{- $window := include "triton.durationSeconds" $v.metrics.rateWindow | float64 -}}
+{{- range $monitor := list "serviceMonitor" "podMonitor" -}}
+{{- $m := get $v.metrics $monitor -}}
+{{- if $m.enabled -}}
+{{- $need := mulf 4 (include "triton.durationSeconds" $m.interval | float64) -}}
+{{- if lt $window $need -}}
+{{- $msgs = append $msgs (printf "metrics.rateWindow=%s is shorter than 4 x metrics.%s.interval=%s: a rate over fewer than 4 scrapes has gaps, and the autoscaler flaps. Set metrics.rateWindow to at least %s." $v.metrics.rateWindow $monitor $m.interval (include "triton.shortDuration" $need)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Autoscaling */ -}}
 {{- if $v.autoscaling.enabled -}}
 {{- if not $v.autoscaling.metricsSource -}}
