@@ -477,7 +477,7 @@ def test_recording_rules_should_keep_the_namespace_and_pod_labels_the_adapter_ma
 
 def test_prometheus_adapter_autoscaling_should_render_the_recording_rules_even_without_alerts(render, scenario_values):
     values = json.loads(json.dumps(scenario_values["autoscaling-adapter-values"]))
-    values["metrics"]["prometheusRule"]["enabled"] = False
+    values["metrics"]["prometheusRule"]["alerts"] = {"enabled": False}
     groups = find(render(values), "PrometheusRule")["spec"]["groups"]
     assert [g["name"] for g in groups] == ["triton.recording"]
 

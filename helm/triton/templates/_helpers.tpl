@@ -310,10 +310,6 @@ avg(nv_gpu_utilization{ {{- $sel -}} })
 {{- end -}}
 {{- end -}}
 
-{{/* Whether the PrometheusRule is rendered: asked for, or needed by prometheus-adapter autoscaling. */}}
-{{- define "triton.prometheusRuleEnabled" -}}
-{{- if or .Values.metrics.prometheusRule.enabled (and .Values.autoscaling.enabled (eq .Values.autoscaling.metricsSource "prometheus-adapter")) -}}true{{- end -}}
-{{- end -}}
 
 {{/*
 The target of the chosen autoscaling metric as a plain decimal string: KEDA's Prometheus trigger

@@ -82,7 +82,7 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
 {{- $msgs = append $msgs "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true, so every pod would be scraped twice. Enable one of them." -}}
 {{- end -}}
-{{- if and (not $v.metrics.enabled) (or $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled $v.metrics.prometheusRule.enabled $v.metrics.dashboard.enabled $v.metrics.scrapeAnnotations) -}}
+{{- if and (not $v.metrics.enabled) (or $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled $v.metrics.prometheusRule.enabled $v.metrics.rulesConfigMap.enabled $v.metrics.dashboard.enabled $v.metrics.scrapeAnnotations) -}}
 {{- $msgs = append $msgs "metrics.enabled=false turns Triton's metrics port off, but a monitor, rule, dashboard or scrape annotation is enabled under metrics.*. Set metrics.enabled=true." -}}
 {{- end -}}
 
@@ -104,6 +104,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- end -}}
 {{- if and (eq $v.autoscaling.metricsSource "keda") (not $v.autoscaling.keda.serverAddress) -}}
 {{- $msgs = append $msgs "autoscaling.metricsSource=keda needs autoscaling.keda.serverAddress, the Prometheus URL KEDA queries (e.g. http://prometheus-operated.monitoring.svc:9090)." -}}
+{{- end -}}
+{{- if and (eq $v.autoscaling.metricsSource "prometheus-adapter") (not (or $v.metrics.prometheusRule.enabled $v.metrics.rulesConfigMap.enabled)) -}}
+{{- $msgs = append $msgs "autoscaling.metricsSource=prometheus-adapter serves series that Prometheus records from the chart's rules, and no rules are rendered. With the Prometheus Operator set metrics.prometheusRule.enabled=true (a PrometheusRule, a CRD only the Operator serves); with plain Prometheus set metrics.rulesConfigMap.enabled=true and load the ConfigMap's file through rule_files." -}}
 {{- end -}}
 {{- if and (eq $v.autoscaling.metricsSource "prometheus-adapter") (not (or $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled $v.metrics.scrapeAnnotations)) -}}
 {{- $msgs = append $msgs "autoscaling.metricsSource=prometheus-adapter needs Triton's metrics in Prometheus. Set metrics.serviceMonitor.enabled=true (Prometheus Operator), metrics.podMonitor.enabled=true, or metrics.scrapeAnnotations=true." -}}
