@@ -1,11 +1,13 @@
-"""Regenerate configmap.yaml from loadtest/: the locustfile, the load shapes and a few digit PNGs.
+"""Regenerate configmap.yaml from loadtest/: the locustfile, the modules it imports, the load shapes
+and a few digit PNGs.
 
     python k8s/locust/gen_configmap.py            # write k8s/locust/configmap.yaml
     python k8s/locust/gen_configmap.py --check    # exit 1 when configmap.yaml is out of date
 
 The ConfigMap is mounted flat at /mnt/locust in the master and worker pods:
-``locustfile.py``, ``step.py``, ``spike.py`` (load shapes) and ``digit_*.png`` (samples for the
-digits_pipeline users, ``--samples /mnt/locust``). ``make locust-configmap`` runs this; a test
+``locustfile.py`` with the modules it imports (``triton_users.py``, ``triton_inputs.py``,
+``triton_run.py``: Locust puts the locustfile's folder on sys.path), ``step.py``, ``spike.py``
+(load shapes) and ``digit_*.png`` (samples for the digits_pipeline users, ``--samples /mnt/locust``). ``make locust-configmap`` runs this; a test
 fails when the Python files in the ConfigMap differ from loadtest/.
 """
 
@@ -26,6 +28,9 @@ OUT = HERE / "configmap.yaml"
 NAME = "locust-files"
 FILES = {
     "locustfile.py": REPO / "loadtest" / "locustfile.py",
+    "triton_users.py": REPO / "loadtest" / "triton_users.py",
+    "triton_inputs.py": REPO / "loadtest" / "triton_inputs.py",
+    "triton_run.py": REPO / "loadtest" / "triton_run.py",
     "step.py": REPO / "loadtest" / "shapes" / "step.py",
     "spike.py": REPO / "loadtest" / "shapes" / "spike.py",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import shutil
 import subprocess
@@ -28,6 +29,35 @@ def objects() -> list[dict]:
 def test_the_configmap_holds_the_current_locustfile_and_shapes():
     res = subprocess.run([sys.executable, str(DIR / "gen_configmap.py"), "--check"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr + " (run `make locust-configmap`)"
+
+
+def loadtest_imports(path: Path, seen: set[str] | None = None) -> set[str]:
+    """File names of the loadtest/ modules `path` imports, directly or through each other."""
+    seen = set() if seen is None else seen
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for name in names:
+            local = ROOT / "loadtest" / f"{name.split('.')[0]}.py"
+            if local.exists() and local.name not in seen:
+                seen.add(local.name)
+                loadtest_imports(local, seen)
+    return seen
+
+
+def test_the_pods_see_the_locustfile_and_every_loadtest_module_it_imports():
+    imported = loadtest_imports(ROOT / "loadtest" / "locustfile.py")
+    assert "triton_users.py" in imported  # the reusable users live beside the thin locustfile
+    cm = next(o for o in objects() if o["kind"] == "ConfigMap")
+    assert {"locustfile.py", *imported} <= set(cm["data"]), "add the module to FILES in k8s/locust/gen_configmap.py"
+    for d in (o for o in objects() if o["kind"] == "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        folder = str(Path(next(e["value"] for e in c["env"] if e["name"] == "LOCUST_LOCUSTFILE")).parent)
+        volume = next(v for v in pod["volumes"] if v.get("configMap", {}).get("name") == cm["metadata"]["name"])
+        assert "items" not in volume["configMap"], "an items list would mount only some of the files"
+        mount = next(m for m in c["volumeMounts"] if m["name"] == volume["name"])
+        assert mount["mountPath"] == folder and "subPath" not in mount
 
 
 def test_the_configmap_samples_are_png_digits():

@@ -1,4 +1,4 @@
-"""Pure parts of loadtest/locustfile.py and the load shapes.
+"""Pure parts of loadtest/ (the locustfile, triton_users, triton_inputs, triton_run) and the load shapes.
 
 Importing locust monkey-patches the whole process with gevent, so these checks run in a
 subprocess (one per test file) and report back through its exit status and output.
@@ -18,27 +18,30 @@ SCRIPT = textwrap.dedent(
     import sys, types
     sys.path[:0] = ["loadtest", "loadtest/shapes"]
     sys.argv = ["locust"]
-    import locustfile as lf
+    import locustfile as lf  # the thin file: concrete users only
+    import triton_inputs as ti
+    import triton_run as tr
+    import triton_users as tu
     from step import step_users
     from spike import spike_users
 
     # endpoints: the same file for localhost, a Service and an Ingress
-    assert lf.http_endpoint(None) == ("localhost:8000", False)
-    assert lf.http_endpoint("https://triton.example.com/prefix/") == ("triton.example.com:443/prefix", True)
-    assert lf.grpc_endpoint("", "http://triton:8000") == ("triton:8001", False)
-    assert lf.grpc_endpoint("grpcs://triton.example.com", None) == ("triton.example.com:443", True)
-    assert lf.parse_models("linear, digits:2") == [("linear", ""), ("digits", "2")]
+    assert tu.http_endpoint(None) == ("localhost:8000", False)
+    assert tu.http_endpoint("https://triton.example.com/prefix/") == ("triton.example.com:443/prefix", True)
+    assert tu.grpc_endpoint("", "http://triton:8000") == ("triton:8001", False)
+    assert tu.grpc_endpoint("grpcs://triton.example.com", None) == ("triton.example.com:443", True)
+    assert tu.parse_models("linear, digits:2") == [("linear", ""), ("digits", "2")]
     try:
-        lf.parse_models(" , ")
+        tu.parse_models(" , ")
     except ValueError as e:
         assert "--models" in str(e)
     else:
         raise AssertionError("empty --models accepted")
 
     # shapes from metadata: batch dim, dynamic dims, the model's max_batch_size
-    assert lf.concrete_shape([-1, 1, 28, 28], 32, 4, 16) == [4, 1, 28, 28]
-    assert lf.concrete_shape([-1, -1], 8, 64, 12) == [8, 12]
-    assert lf.concrete_shape([-1, 3], 0, 4, 5) == [5, 3]
+    assert ti.concrete_shape([-1, 1, 28, 28], 32, 4, 16) == [4, 1, 28, 28]
+    assert ti.concrete_shape([-1, -1], 8, 64, 12) == [8, 12]
+    assert ti.concrete_shape([-1, 3], 0, 4, 5) == [5, 3]
 
     # thresholds on a fake stats object
     class Entry:
@@ -54,18 +57,18 @@ SCRIPT = textwrap.dedent(
 
     opts = types.SimpleNamespace(max_fail_ratio=0.01, max_p99_ms=100.0, min_requests=1)
     ok = stats(Entry("Aggregated", 1000, 5, 50.0), [Entry("linear/1", 1000)])
-    assert lf.check_thresholds(ok, opts) == [], lf.check_thresholds(ok, opts)
+    assert tr.check_thresholds(ok, opts) == [], tr.check_thresholds(ok, opts)
     bad = stats(Entry("Aggregated", 100, 5, 150.0), [Entry("linear/1", 100), Entry("digits/1", 0, method="http")])
-    broken = lf.check_thresholds(bad, opts)
+    broken = tr.check_thresholds(bad, opts)
     assert any("failure ratio 0.0500 > --max-fail-ratio 0.01" in b for b in broken), broken
     assert any("p99 response time 150 ms > --max-p99-ms 100" in b for b in broken), broken
     assert any("http digits/1: 0 requests < --min-requests 1" in b for b in broken), broken
     none = types.SimpleNamespace(max_fail_ratio=None, max_p99_ms=None, min_requests=None)
-    assert lf.check_thresholds(bad, none) == []
+    assert tr.check_thresholds(bad, none) == []
 
     # users: concrete classes only name the model
     assert lf.DigitsPipelineGrpcUser.model == "digits_pipeline" and lf.ModelHttpUser.model is None
-    assert lf.TritonGrpcUser.abstract and lf.TritonHttpUser.abstract and not getattr(lf.ModelGrpcUser, "abstract", False)
+    assert tu.TritonGrpcUser.abstract and tu.TritonHttpUser.abstract and not getattr(lf.ModelGrpcUser, "abstract", False)
 
     # step: 4 steps of 8 users over 40 s; spike: a quarter, all of them in the middle fifth
     assert [step_users(t, 8, 4, 40) for t in (0, 9.9, 10, 25, 39.9)] == [2, 2, 4, 6, 8]

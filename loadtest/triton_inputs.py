@@ -1,0 +1,148 @@
+"""Inputs for Locust's Triton users, prepared from each model's metadata and config: the
+model's tensors with concrete shapes (``--batch-size``, ``--dynamic-dim``), random valid
+tensors, or sample files for BYTES inputs (``--samples``).
+
+Resolved once per process and model (``resolve_plan``) by the users of ``triton_users`` and by
+the preflight of ``triton_run``. Needs numpy and tritonclient only, never tritonctl.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from tritonclient.utils import InferenceServerException
+
+SAMPLE_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
+
+
+# Triton datatype -> numpy: this file's own copy of tritonctl's dtype table (tritonctl/dtypes.py),
+# on purpose: the load test runs in a plain Locust image (k8s/locust) where tritonctl is not
+# installed, so it may import only locust, tritonclient and numpy.
+_NP = {
+    "FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT8": np.int8, "INT16": np.int16,
+    "INT32": np.int32, "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+    "UINT64": np.uint64, "BOOL": np.bool_, "BYTES": np.object_,
+}
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+@dataclass
+class ModelPlan:
+    """What one user sends to one model: resolved once per process and model."""
+
+    model: str
+    version: str
+    inputs: list[TensorSpec]
+    outputs: list[str]
+    max_batch_size: int
+    requested: str = ""  # the version asked for ("" = the server's choice, per version policy)
+    samples: list[bytes] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.version or 'latest'}"
+
+
+def concrete_shape(shape, max_batch_size: int, batch_size: int, dynamic_dim: int) -> list[int]:
+    """Metadata shape (batch dim included when max_batch_size > 0) -> a concrete shape."""
+    dims = list(shape)
+    out = []
+    for i, d in enumerate(dims):
+        if d >= 0:
+            out.append(int(d))
+        elif i == 0 and max_batch_size > 0:
+            out.append(min(batch_size, max_batch_size))
+        else:
+            out.append(dynamic_dim)
+    return out
+
+
+def random_tensor(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+    dtype = _NP.get(spec.datatype)
+    if dtype is None:
+        raise ValueError(f"input {spec.name}: datatype {spec.datatype} is not supported by the load test")
+    if spec.datatype == "BYTES":
+        raise ValueError(f"input {spec.name} is BYTES: give sample files with --samples")
+    if spec.datatype == "BOOL":
+        return rng.integers(0, 2, size=spec.shape).astype(np.bool_)
+    if np.issubdtype(dtype, np.integer):
+        # small non-negative ints are valid token ids, masks and indices for any model
+        return rng.integers(0, 2, size=spec.shape).astype(dtype)
+    return rng.standard_normal(size=spec.shape).astype(dtype)
+
+
+def load_samples(folder: str) -> list[bytes]:
+    files = sorted(itertools.chain.from_iterable(glob.glob(os.path.join(folder, p)) for p in SAMPLE_PATTERNS))
+    out = []
+    for f in files:
+        with open(f, "rb") as fh:
+            out.append(fh.read())
+    return out
+
+
+class ModelNotFound(Exception):
+    pass
+
+
+def _metadata_and_config(client, protocol: str, model: str, version: str):
+    if protocol == "grpc":
+        md = client.get_model_metadata(model, version, as_json=True)
+        cfg = client.get_model_config(model, version, as_json=True).get("config", {})
+        inputs = [TensorSpec(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
+        outputs = [o["name"] for o in md.get("outputs", [])]
+    else:
+        md = client.get_model_metadata(model, version)
+        cfg = client.get_model_config(model, version)
+        inputs = [TensorSpec(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
+        outputs = [o["name"] for o in md.get("outputs", [])]
+    versions = md.get("versions") or []
+    resolved = version or (max(versions, key=lambda v: int(v) if str(v).isdigit() else -1) if versions else "")
+    return inputs, outputs, int(cfg.get("max_batch_size", 0) or 0), str(resolved)
+
+
+def server_models(client, protocol: str) -> list[str]:
+    try:
+        if protocol == "grpc":
+            index = client.get_model_repository_index(as_json=True).get("models", [])
+        else:
+            index = client.get_model_repository_index()
+        return sorted({m["name"] for m in index if m.get("state", "READY") == "READY"})
+    except Exception:  # noqa: BLE001 - only used to enrich an error message
+        return []
+
+
+def resolve_plan(client, protocol: str, model: str, version: str, options) -> ModelPlan:
+    try:
+        ready = client.is_model_ready(model, version)
+    except InferenceServerException as exc:
+        raise ModelNotFound(f"model '{model}': {exc.message()}") from exc
+    if not ready:
+        have = server_models(client, protocol)
+        raise ModelNotFound(
+            f"model '{model}'{' version ' + version if version else ''} is not ready on the server "
+            f"(ready models: {', '.join(have) or 'none'}); pass one of them with --models, or load it"
+        )
+    inputs, outputs, mbs, resolved = _metadata_and_config(client, protocol, model, version)
+    plan = ModelPlan(model=model, version=resolved, inputs=inputs, outputs=outputs, max_batch_size=mbs,
+                     requested=version)
+    for spec in plan.inputs:
+        spec.shape = concrete_shape(spec.shape, mbs, options.batch_size, options.dynamic_dim)
+    if any(s.datatype == "BYTES" for s in plan.inputs):
+        plan.samples = load_samples(options.samples)
+        if not plan.samples:
+            raise ModelNotFound(
+                f"model '{model}' takes BYTES input(s) ({', '.join(s.name for s in plan.inputs)}) and "
+                f"--samples '{options.samples}' has no *.png/*.jpg files; point --samples at a folder of "
+                "images (make loadtest generates examples/digits_samples-like PNGs)"
+            )
+    return plan
