@@ -5,12 +5,16 @@ tests are in test_clients_rolling.py)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from clientkit import SAMPLES, json_output, label_of, run_example
-from serverkit import free_port
+from serverkit import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +124,13 @@ def test_resilient_client_retries_unavailable_then_gives_up(server):
     assert res.returncode == 1
     assert out == {"error": "StatusCode.UNAVAILABLE", "retryable": True, "retried": {"StatusCode.UNAVAILABLE": 2}}
     assert "gave up after retries" in res.stderr
+
+
+def test_readme_client_snippet_reads_the_digit(server):
+    """The README's short client example, as printed there (only the address changed)."""
+    section = (ROOT / "README.md").read_text().split("## Call it from your service", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert '"localhost:8001"' in code
+    res = subprocess.run([sys.executable, "-c", code.replace('"localhost:8001"', f'"{server.grpc_url}"')], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "7"
