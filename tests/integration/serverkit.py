@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +26,34 @@ def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.Comp
     return subprocess.run(tritonctl_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
 
 
-def free_port() -> int:
-    from tritonctl.server.launcher import free_port as fp
+# Ports handed out by this test process. Asking the kernel for a free port and then releasing it
+# leaves a window in which another caller can be given the same one; the registry makes sure this
+# process never hands one out twice, and start_server retries when a port was taken meanwhile by
+# someone else (another helper's server, another test process).
+_handed_out: set[int] = set()
+_lock = threading.Lock()
 
-    return fp()
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports nothing listens on now, never handed out before in this process."""
+    ports: list[int] = []
+    with _lock:
+        while len(ports) < count:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                ports.append(port)
+    return ports
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+# what `tritonctl serve` (its port check) and tritonserver (its bind) say when a port is taken
+PORT_TAKEN = ("is already in use", "Address already in use")
 
 
 @dataclass
@@ -61,19 +89,24 @@ class Served:
         return text
 
     def stub_pids(self) -> list[int]:
-        """Live (non-zombie) Python backend stubs this server started (their command names our state dir)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if "triton_python_backend_stub" in cmd and str(self.state_dir) in cmd and state != "Z":
-                pids.append(int(entry.name))
-        return pids
+        return stub_pids(self.state_dir)
+
+
+def stub_pids(state_dir: Path) -> list[int]:
+    """Live (non-zombie) Python backend stubs of the server run from ``state_dir`` (their command
+    line names it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "triton_python_backend_stub" in cmd and str(state_dir) in cmd and state != "Z":
+            pids.append(int(entry.name))
+    return pids
 
 
 def start_server(
@@ -86,9 +119,28 @@ def start_server(
 ) -> Served:
     """`tritonctl serve` in the foreground as a subprocess; returns once it prints ``wait_for``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    ports = [free_port() for _ in range(3)]
-    while len(set(ports)) < 3:
-        ports = [free_port() for _ in range(3)]
+    for attempt in range(3):
+        served = _launch(repo, workdir, extra)
+        if expect_failure:
+            return served
+        deadline = time.monotonic() + timeout
+        while True:
+            text = served.output.read_text(errors="replace")
+            if wait_for in text:
+                return served
+            if served.proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        stop_server(served)
+        if served.proc.returncode not in (0, None) and any(p in served.log() for p in PORT_TAKEN) and attempt < 2:
+            continue  # a port was taken between choosing it and binding it: new ports, once more
+        print(f"tritonctl serve did not start:\n{served.log()}", file=sys.stderr)
+        pytest.fail(f"tritonctl serve did not start; output and server log:\n{served.log()}")
+    raise AssertionError("unreachable")
+
+
+def _launch(repo: Path, workdir: Path, extra: tuple[str, ...]) -> Served:
+    ports = free_ports(3)
     state = workdir / "state"
     output = workdir / "serve.out"
     cmd = tritonctl_cmd(
@@ -102,22 +154,9 @@ def start_server(
         "--exit-timeout", "5",
         *extra,
     )
-    out = open(output, "w")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    out.close()
-    served = Served(proc, repo, state, output, *ports)
-    if expect_failure:
-        return served
-    deadline = time.monotonic() + timeout
-    while True:
-        text = output.read_text(errors="replace")
-        if wait_for in text:
-            return served
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(served)
-            print(f"tritonctl serve did not start ({' '.join(cmd)}):\n{served.log()}", file=sys.stderr)
-            pytest.fail(f"tritonctl serve did not start; output and server log:\n{served.log()}")
-        time.sleep(0.25)
+    with open(output, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return Served(proc, repo, state, output, *ports)
 
 
 def stop_server(served: Served, timeout: float = 60) -> int | None:

@@ -41,6 +41,7 @@ def too_large_image():
 CLIENT_CASES = [
     ("unknown-model", "no_such_model", {"x": x()}, "", ["no_such_model"]),
     ("unknown-version", "linear", {"x": x()}, "7", ["'linear' version 7", "not found"]),
+    ("non-numeric-version", "linear", {"x": x()}, "latest", ["linear", "latest"]),
     ("missing-input", "text_classifier", {"input_ids": np.ones((1, 4), np.int64)}, "", ["missing required input", "attention_mask"]),
     ("extra-input", "linear", {"x": x(), "z": x()}, "", ["expected 1 inputs but got 2", "'z'"]),
     ("misnamed-input", "linear", {"X": x()}, "", ["'X'"]),
@@ -71,6 +72,33 @@ def test_bad_request_gets_a_clear_error_then_a_good_one_succeeds(client, protoco
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
     good_request_succeeds(client)
+
+
+def test_an_unknown_output_name_gets_a_clear_error_then_a_good_one_succeeds(client, protocol):
+    with pytest.raises(ClientError) as info:
+        tc.infer(client, "linear", {"x": x()}, outputs=["nope"])
+    message = str(info.value)
+    assert "'nope'" in message and "linear" in message, message
+    good_request_succeeds(client)
+
+
+def test_a_grpc_raw_payload_of_the_wrong_size_gets_a_clear_error_then_a_good_one_succeeds(server):
+    """raw_input_contents is bytes on the wire: 12 bytes for a [1, 10] FP32 input (40 expected)."""
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    request = service_pb2.ModelInferRequest(model_name="linear")
+    request.inputs.add(name="x", datatype="FP32", shape=[1, 10])
+    request.raw_input_contents.append(b"\0" * 12)
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.ModelInfer(request, timeout=30)
+        message = info.value.details()
+        assert "'x'" in message and "40" in message and "12" in message, message
+        request.raw_input_contents[0] = np.ones((1, 10), F32).tobytes()
+        reply = stub.ModelInfer(request, timeout=30)
+        assert reply.outputs[0].name == "y" and len(reply.raw_output_contents[0]) == 2 * 4
 
 
 def test_nan_and_inf_are_served_not_crashing(client):
@@ -107,6 +135,34 @@ RAW_CASES = [
     ("json-wrong-type-values", json.dumps({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": ["a", "b"]}]}).encode(), {}, "non-number"),
     ("json-without-inputs", json.dumps({"outputs": []}).encode(), {}, "inputs"),
 ]
+
+
+def bytes_header(size):
+    return json.dumps(
+        {"inputs": [{"name": "IMAGE", "shape": [1, 1], "datatype": "BYTES", "parameters": {"binary_data_size": size}}]}
+    ).encode()
+
+
+# BYTES elements travel as <4-byte little-endian length><bytes>: a prefix claiming 1000 bytes with 4 behind it
+BAD_PREFIX = (1000).to_bytes(4, "little") + b"\x89PNG"
+
+
+def test_a_malformed_bytes_length_prefix_gets_a_clear_error_then_a_good_one_succeeds(server):
+    head = bytes_header(len(BAD_PREFIX))
+    status, text = post(server, "/v2/models/digits_pipeline/infer", head + BAD_PREFIX,
+                        {"Inference-Header-Content-Length": str(len(head))})
+    assert status >= 400
+    error = json.loads(text)["error"]
+    assert "IMAGE" in error, error
+    from test_serve import digit_png
+
+    data, label = digit_png(-3)
+    c = tc.make_client(server.http_url, "http")
+    try:
+        out = tc.infer(c, "digits_pipeline", {"IMAGE": tc.encode_image(data)})
+    finally:
+        c.close()
+    assert out["LABELS"][0][0].decode() == str(label)
 
 
 @pytest.mark.parametrize("case", RAW_CASES, ids=[c[0] for c in RAW_CASES])

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from serverkit import free_ports, stub_pids
 
 from tritonctl import build, client, spec as spec_mod
-from tritonctl.server.launcher import LocalServer, ServerOptions, free_port
+from tritonctl.server.launcher import LocalServer, ServerOptions
 
 pytestmark = [pytest.mark.gpu, pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,8 +42,9 @@ def gpu_server(tmp_path_factory):
     spec = spec_mod.load(tmp / "models.yaml")
     spec.base_dir = ROOT  # the example modules and labels resolve from the project
     build.build(spec, tmp / "repo")
-    opts = ServerOptions(repository=tmp / "repo", http_port=free_port(), grpc_port=free_port(),
-                         metrics_port=free_port(), state_dir=tmp / "state")
+    http_port, grpc_port, metrics_port = free_ports(3)
+    opts = ServerOptions(repository=tmp / "repo", http_port=http_port, grpc_port=grpc_port,
+                         metrics_port=metrics_port, state_dir=tmp / "state")
     server = LocalServer(opts).start()
     try:
         server.wait_ready(timeout=300)
@@ -57,20 +59,37 @@ def test_gpu_instances_serve_outputs_equal_to_eager_pytorch(gpu_server, protocol
 
     spec, opts = gpu_server
     c = client.make_client(opts.grpc_url if protocol == "grpc" else opts.http_url, protocol)
-    rng = np.random.default_rng(0)
-    for m in spec.models:
-        eager = parity.torch_runner(sources.load_module(m, spec))
-        for fmt in m.formats:
-            name = m.served_name(fmt)
-            cfg = client.get_config(c, name)
-            assert cfg["instance_group"][0]["kind"] == "KIND_GPU"
-            for batch in (1, 2, m.max_batch_size):
-                arrays = parity.random_inputs(m, batch, 1, rng)
-                want = eager(arrays)
-                names = [i["name"] for i in cfg["input"]]
-                got = client.infer(c, name, dict(zip(names, arrays)))
-                out_names = [o["name"] for o in cfg["output"]]
-                for o, w in zip(out_names, want):
-                    tol = m.tolerance_for("float32")
-                    # cuDNN and CPU kernels differ in summation order; TF32 is off in torch by default
-                    np.testing.assert_allclose(got[o], w, atol=max(tol.atol, 1e-3), rtol=max(tol.rtol, 1e-3))
+    try:
+        rng = np.random.default_rng(0)
+        for m in spec.models:
+            eager = parity.torch_runner(sources.load_module(m, spec))
+            for fmt in m.formats:
+                name = m.served_name(fmt)
+                cfg = client.get_config(c, name)
+                for batch in (1, 2, m.max_batch_size):
+                    arrays = parity.random_inputs(m, batch, 1, rng)
+                    want = eager(arrays)
+                    names = [i["name"] for i in cfg["input"]]
+                    got = client.infer(c, name, dict(zip(names, arrays)))
+                    out_names = [o["name"] for o in cfg["output"]]
+                    for o, w in zip(out_names, want):
+                        tol = m.tolerance_for("float32")
+                        # cuDNN and CPU kernels differ in summation order; TF32 is off in torch by default
+                        np.testing.assert_allclose(got[o], w, atol=max(tol.atol, 1e-3), rtol=max(tol.rtol, 1e-3))
+    finally:
+        c.close()
+
+
+def test_every_model_instance_runs_on_the_gpu(gpu_server):
+    """Not the config we wrote (KIND_GPU), but where the instances really are: every Python
+    backend stub of this server holds a CUDA context, as the driver's process list shows."""
+    import subprocess
+
+    _, opts = gpu_server
+    stubs = set(stub_pids(opts.state_dir))
+    assert stubs, "no backend stub is running"
+    smi = subprocess.run(["nvidia-smi", "--query-compute-apps=pid", "--format=csv,noheader"],
+                         capture_output=True, text=True, timeout=60)
+    assert smi.returncode == 0, smi.stderr
+    on_gpu = {int(line) for line in smi.stdout.split() if line.strip().isdigit()}
+    assert stubs <= on_gpu, f"stubs without a CUDA context: {sorted(stubs - on_gpu)}"
