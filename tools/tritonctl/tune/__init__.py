@@ -1,11 +1,16 @@
 """tritonctl tune: pick a model configuration from served measurements.
 
+* ``session``    - one tune run as a library call: ``TuneSession(TuneRequest(...)).run()`` validates
+  the request, measures the grid, picks the winner and (with ``write``) applies it, returning a
+  ``TuneOutcome``; ``commands/tune.py`` only parses options into the request;
 * ``candidates`` - the search space (format, max_batch_size, preferred batch sizes, queue delay,
-  instance count) and each candidate's ``ModelConfig`` override;
+  instance count, threads) and each candidate's ``ModelConfig`` override;
 * ``objective``  - measurements and the choice: highest throughput whose p99 fits the budget;
-* ``load``       - the closed-loop load generator (pluggable request functions: Triton gRPC/HTTP,
-  plain HTTP, in-process) shared with benchmarks/peers.py;
+* ``load``       - what a candidate is measured with: Triton request functions and the window
+  record. The closed loop itself is ``bench.sweep.measure_level``, the one load generator of
+  bench, tune and benchmarks/peers.py;
 * ``runner``     - loads each candidate through the repository API (``config`` override, nothing
   on disk touched), measures it, and restores the served model on every exit;
-* ``writeback``  - the winner into models.yaml (a surgical, comment-keeping patch) and config.pbtxt.
+* ``writeback``  - the winner into models.yaml (a surgical, comment-keeping patch) and config.pbtxt;
+* ``report``     - the outcome for people and files: table, plot, JSON, closing lines.
 """
