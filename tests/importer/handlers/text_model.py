@@ -5,7 +5,7 @@ from torch import nn
 
 
 class TextSentiment(nn.Module):
-    def __init__(self, vocab_size: int = 64, embed_dim: int = 16, num_class: int = 2) -> None:
+    def __init__(self, vocab_size: int = 512, embed_dim: int = 16, num_class: int = 2) -> None:
         super().__init__()
         self.embedding = nn.EmbeddingBag(vocab_size, embed_dim, mode="mean")
         self.fc = nn.Linear(embed_dim, num_class)

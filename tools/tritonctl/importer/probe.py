@@ -174,7 +174,7 @@ def analyse(req: dict) -> dict:
     pre_out = full.preprocess(batch)
     structure, pre = _tensors(pre_out)
     if structure is None:
-        reasons.append(f"preprocess returns {pre}, not a tensor or a tuple/list of tensors")
+        reasons.append(f"preprocess returns {pre}: only tensors can pass from one Triton model to the next")
         return result
     if any(t.dim() == 0 or t.shape[0] != len(batch) for t in pre):
         reasons.append(f"preprocess returns shapes {[list(t.shape) for t in pre]} for {len(batch)} requests, "

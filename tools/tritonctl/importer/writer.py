@@ -172,12 +172,16 @@ def _dump(data) -> str:
 
 def _append_entries(spec_path: Path, entries: list[dict], replace: set[str]) -> str:
     """models.yaml text with the entries added (the user's own text and comments kept as they are)."""
-    block = _dump(entries)
-    block = "\n".join(("  " + line) if line else line for line in block.splitlines()) + "\n"
+    def indented(indent: str) -> str:
+        return "\n".join((indent + line) if line else line for line in _dump(entries).splitlines()) + "\n"
+
     if not spec_path.exists():
         return ("# Written by `tritonctl import`; build with `tritonctl build " + spec_path.name + "`.\n"
-                "repository: model_repository\n\nmodels:\n" + block)
+                "repository: model_repository\n\nmodels:\n" + indented("  "))
     text = spec_path.read_text()
+    # The new items take the indentation of the file's own `models:` items.
+    items = re.search(r"^models:\s*\n(?:\s*#.*\n|\s*\n)*( *)- ", text, re.M)
+    block = indented(items.group(1) if items else "  ")
     raw = yaml.safe_load(text) or {}
     models = raw.get("models") or []
     clash = sorted({m.get("name") for m in models if isinstance(m, dict)} & {e["name"] for e in entries})

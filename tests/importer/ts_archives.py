@@ -96,7 +96,8 @@ def text_classifier(store: Path, work: Path) -> Path:
         for b in words:
             vocab.setdefault(f"{a} {b}", len(vocab))
     torch.manual_seed(0)
-    model = TextSentiment(vocab_size=len(vocab))
+    model = TextSentiment()  # TorchServe builds model_class() with no arguments
+    assert len(vocab) <= model.embedding.num_embeddings
     weights = work / "text.pt"
     torch.save(model.state_dict(), weights)
     vocab_path = work / "source_vocab.pt"
