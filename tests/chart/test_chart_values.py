@@ -60,7 +60,8 @@ def test_image_pull_secrets_should_reach_the_pod(render):
 
 def test_one_whole_gpu_should_be_requested_and_limited_by_default(render):
     res = triton_container(render({}))["resources"]
-    assert res["limits"] == {"nvidia.com/gpu": 1} and res["requests"] == {"nvidia.com/gpu": 1}
+    assert res["limits"] == {"nvidia.com/gpu": 1}
+    assert res["requests"] == {"nvidia.com/gpu": 1, "cpu": "1", "memory": "4Gi"}
 
 
 def test_gpu_count_should_set_the_gpu_request_and_limit(render):
@@ -70,7 +71,7 @@ def test_gpu_count_should_set_the_gpu_request_and_limit(render):
 
 def test_gpu_resources_should_merge_with_cpu_and_memory_resources(render):
     res = triton_container(render({"resources": {"requests": {"cpu": "2"}, "limits": {"memory": "8Gi"}}}))["resources"]
-    assert res == {"requests": {"cpu": "2", "nvidia.com/gpu": 1}, "limits": {"memory": "8Gi", "nvidia.com/gpu": 1}}
+    assert res == {"requests": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": 1}, "limits": {"memory": "8Gi", "nvidia.com/gpu": 1}}
 
 
 def test_a_mig_profile_should_request_mig_slices_instead_of_whole_gpus(render, scenario_values):

@@ -104,6 +104,8 @@ def k8s_manifests() -> dict[str, str]:
     ).format(r=RELEASE, n=NAMESPACE)
     files: dict[str, str] = {}
     for obj in helm_engine.objects(rendered, hooks=False):
+        # Applied with kubectl, not installed by Helm: say so (Helm would adopt nothing here).
+        obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "kubectl"
         name = f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
         files[name] = header + "---\n" + yaml.safe_dump(obj, sort_keys=False, width=120)
     return files

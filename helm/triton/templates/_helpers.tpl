@@ -323,3 +323,8 @@ quantity. The schema already refuses other forms; this guards values that bypass
 {{- end -}}
 {{- $target -}}
 {{- end -}}
+
+{{/* The `for:` of TritonModelsNotReady: the value, or the startup budget plus 5 minutes. */}}
+{{- define "triton.notReadyFor" -}}
+{{- .Values.metrics.prometheusRule.alerts.notReadyFor | default (include "triton.shortDuration" (add .Values.probes.startup.budgetSeconds 300)) -}}
+{{- end -}}

@@ -43,14 +43,14 @@ rules file in a ConfigMap (plain Prometheus: `rule_files`).
         description: Prometheus has no reachable metrics endpoint for {{ $fullname }}; every Triton pod is down or unscrapable.
     - alert: TritonModelsNotReady
       expr: sum by (namespace, pod) (kube_pod_status_ready{namespace="{{ .Release.Namespace }}", condition="false", pod=~"{{ $fullname }}-[a-z0-9]+-[a-z0-9]{5}"}) > 0
-      for: {{ $alerts.notReadyFor }}
+      for: {{ (include "triton.notReadyFor" .) }}
       labels:
         severity: warning
         {{- with $alerts.labels }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
-        summary: "Triton pod {{ "{{" }} $labels.pod {{ "}}" }} has not been ready for {{ $alerts.notReadyFor }}"
+        summary: "Triton pod {{ "{{" }} $labels.pod {{ "}}" }} has not been ready for {{ (include "triton.notReadyFor" .) }}"
         description: /v2/health/ready is false (strict readiness) - a model failed to load or is still loading. Check `kubectl logs {{ "{{" }} $labels.pod {{ "}}" }}`.
     - alert: TritonQueueTimeHigh
       expr: {{ include "triton.recordedSeries" (list . "queueTimePerRequest") }}{ {{- $sel -}} } > {{ $alerts.queueTimeMicroseconds }}

@@ -70,8 +70,17 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- end -}}
 {{- end -}}
 {{- $shm := include "triton.quantityBytes" $v.shm.sizeLimit | int64 -}}
-{{- if gt (int64 $v.pythonBackend.shmDefaultByteSize) $shm -}}
-{{- $msgs = append $msgs (printf "pythonBackend.shmDefaultByteSize=%d does not fit in shm.sizeLimit=%s (%d bytes); Python backend models would fail to load. Raise shm.sizeLimit or lower pythonBackend.shmDefaultByteSize." (int64 $v.pythonBackend.shmDefaultByteSize) $v.shm.sizeLimit $shm) -}}
+{{- $regions := mul (max 1 (int64 $v.pythonBackend.modelInstances)) (int64 $v.pythonBackend.shmDefaultByteSize) -}}
+{{- if gt $regions $shm -}}
+{{- $msgs = append $msgs (printf "pythonBackend.modelInstances=%d x pythonBackend.shmDefaultByteSize=%d = %d bytes do not fit in shm.sizeLimit=%s (%d bytes): every Python-backend model instance gets its own region, and the last ones would fail to load. Raise shm.sizeLimit, or lower pythonBackend.shmDefaultByteSize." (int64 $v.pythonBackend.modelInstances) (int64 $v.pythonBackend.shmDefaultByteSize) $regions $v.shm.sizeLimit $shm) -}}
+{{- end -}}
+{{- if and $v.gpu.enabled (not (and (dig "requests" "cpu" "" $v.resources) (dig "requests" "memory" "" $v.resources))) -}}
+{{- $msgs = append $msgs "resources.requests needs cpu and memory for a GPU pod: without them the pod is BestEffort, the first evicted under node pressure, and its memory-backed /dev/shm counts against nothing reserved. Set resources.requests.cpu and resources.requests.memory (the defaults are 1 and 4Gi)." -}}
+{{- end -}}
+{{- with $v.metrics.prometheusRule.alerts.notReadyFor -}}
+{{- if and $v.metrics.prometheusRule.alerts.enabled (le (include "triton.durationSeconds" . | float64) (float64 $v.probes.startup.budgetSeconds)) -}}
+{{- $msgs = append $msgs (printf "metrics.prometheusRule.alerts.notReadyFor=%s is not longer than probes.startup.budgetSeconds=%d: TritonModelsNotReady would fire while models are still loading within the budget. Leave it empty (budget + 5m) or set more than %ds." . (int $v.probes.startup.budgetSeconds) (int $v.probes.startup.budgetSeconds)) -}}
+{{- end -}}
 {{- end -}}
 
 {{- if and .Values.tests.inputs (not .Values.tests.model) -}}
