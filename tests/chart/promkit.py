@@ -234,9 +234,10 @@ class PrometheusServer:
         assert doc["status"] == "success", doc
         return doc["data"]
 
-    def query(self, expr: str) -> list[tuple[dict, float]]:
-        """Instant vector (or scalar) -> [(labels, value)]; fails on a PromQL error."""
-        data = self.api("query", query=expr)
+    def query(self, expr: str, at: float | None = None) -> list[tuple[dict, float]]:
+        """Instant vector (or scalar) -> [(labels, value)], at unix time ``at`` (default: now);
+        fails on a PromQL error."""
+        data = self.api("query", query=expr, **({"time": f"{at:.3f}"} if at is not None else {}))
         if data["resultType"] == "vector":
             return [(s["metric"], float(s["value"][1])) for s in data["result"]]
         if data["resultType"] == "scalar":

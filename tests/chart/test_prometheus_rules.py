@@ -6,6 +6,7 @@ and alert, with input series that should and should not fire."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 
 import pytest
@@ -18,8 +19,9 @@ from manifest_lookup import SCENARIOS
 PROMTOOL_TESTS = sorted((helm_engine.ROOT / "tests" / "chart" / "promtool").glob("*_test.yaml"))
 
 # The values the unit tests in tests/chart/promtool/ are written against (their expectations
-# follow from these numbers, whatever the chart's defaults are).
-UNIT_VALUES = {"metrics": {"prometheusRule": {"enabled": True, "alerts": {
+# follow from these numbers, whatever the chart's defaults are; the recorded series are named
+# after the rate window, `:rate1m`).
+UNIT_VALUES = {"metrics": {"rateWindow": "1m", "prometheusRule": {"enabled": True, "alerts": {
     "enabled": True, "for": "5m", "notReadyFor": "45m", "queueTimeMicroseconds": 100000, "failureRatio": 0.05}}}}
 
 
@@ -85,8 +87,6 @@ def test_every_rule_the_chart_ships_should_have_a_promtool_unit_test(render):
 
 
 def _names_in(expr: str) -> set[str]:
-    import re
-
     return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
 
 
