@@ -61,14 +61,14 @@ class ModelPlan:
         return sum(f.size for f in self.uploads)
 
     def describe(self) -> str:
-        if self.status == "unchanged" and not self.prune:
+        if self.status == "unchanged" and not (self.prune or self.retire or self.leftovers):
             return "unchanged"
         if self.status == "removed":
             return f"not in the repository: delete {len(self.prune)} object(s)" if self.prune else "not in the repository: kept (--prune deletes it)"
         bits = []
         if self.status == "new":
             bits.append(f"new model: {len(self.uploads)} file(s), {_mb(self.bytes)}")
-        else:
+        elif self.uploads:
             if self.new_versions:
                 bits.append(f"new version {', '.join(map(str, self.new_versions))}")
             rest = [f.rel.split("/", 1)[1] for f in self.uploads if f.version not in self.new_versions]

@@ -67,11 +67,20 @@ class Store:
             if not parent.is_dir():
                 raise StorageError(f"{self.loc.path}: its parent directory {parent} does not exist; create it first")
             return
+        kind = "container" if self.loc.scheme == "as" else "bucket"
         with self.errors(f"checking {self.loc}"):
-            if self.loc.scheme == "s3":
-                self.fs.call_s3("head_bucket", Bucket=self.loc.bucket)
-            elif not self.fs.exists(self.loc.bucket):
-                raise FileNotFoundError(f"bucket {self.loc.bucket} not found")
+            try:
+                if self.loc.scheme == "s3":
+                    self.fs.call_s3("head_bucket", Bucket=self.loc.bucket)
+                    return
+                found = self.fs.exists(self.loc.bucket)
+            except FileNotFoundError:
+                found = False
+            if not found:
+                raise StorageError(
+                    f"{self.loc}: the {kind} '{self.loc.bucket}' does not exist ({self.loc.describe()}); "
+                    "create it or fix the URL; nothing was changed"
+                )
 
     def list(self) -> dict[str, int]:
         """rel path -> size of every object under DEST."""
