@@ -4,10 +4,13 @@ CHART_DIR := helm/triton
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_PIN ?= checkov==3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov
+# The official CRD schemas (Prometheus Operator, KEDA, Gateway API), generated from the upstream
+# CRDs by the @kubernetes-models npm packages pinned in package.json/package-lock.json.
+CRD_SCHEMAS := tests/chart/crd-schemas
 HELM_ENGINE := $(PY) tools/chart/helm_engine.py
 GENERATED_FILES := $(PY) tools/chart/generated_files.py
 
-.PHONY: checkov chart-lint chart-test chart-docs k8s
+.PHONY: checkov crd-schemas chart-lint chart-test chart-docs k8s
 
 checkov: $(CHECKOV_VENV)/.installed ## install checkov into its own venv (.venv-checkov), used by the chart tests
 
@@ -28,3 +31,21 @@ chart-docs: install ## regenerate the parameter table of helm/triton/README.md f
 
 k8s: install ## regenerate the plain manifests in k8s/triton/ from the chart and k8s/values.yaml
 	$(GENERATED_FILES) k8s
+
+crd-schemas: $(CRD_SCHEMAS)/node_modules/.installed ## install the official CRD schemas (npm @kubernetes-models/*, pinned) the chart tests validate custom resources against
+
+$(CRD_SCHEMAS)/node_modules/.installed: $(CRD_SCHEMAS)/package.json $(CRD_SCHEMAS)/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's nodejs and npm"; \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; \
+		else \
+			echo "Node.js and npm are missing. Install them as root, then rerun:" >&2; \
+			echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends nodejs npm" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	npm ci --prefix $(CRD_SCHEMAS) --no-audit --no-fund --loglevel=error
+	touch $@
+
+test chart-test: crd-schemas
