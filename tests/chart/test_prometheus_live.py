@@ -393,3 +393,13 @@ def test_every_gpu_metric_the_chart_uses_should_be_one_triton_documents(observed
     assert all(GPU_METRICS["label"] in e for e in gpu_panels if "by (" in e), gpu_panels
     target = float(keda_triggers["gpuUtilization"][1])
     assert documented["nv_gpu_utilization"]["min"] < target <= documented["nv_gpu_utilization"]["max"], target
+
+
+def test_the_server_down_alert_expression_should_fire_once_triton_stops(observed, triton, prometheus):
+    """Last in this module: it stops the server every other test here reads."""
+    expr = observed["queries"]["alert TritonServerDown"]
+    assert prometheus.query(expr) == []
+    triton.stop()
+    fired = prometheus.wait_for("TritonServerDown's expression to fire once the target is down",
+                                lambda: prometheus.query(expr), 30)
+    assert [v for _, v in fired] == [0]  # "(sum(up) or vector(0)) == 0": no pod of the release is up

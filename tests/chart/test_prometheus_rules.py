@@ -20,14 +20,16 @@ PROMTOOL_TESTS = sorted((helm_engine.ROOT / "tests" / "chart" / "promtool").glob
 
 # The values the unit tests in tests/chart/promtool/ are written against (their expectations
 # follow from these numbers, whatever the chart's defaults are; the recorded series are named
-# after the rate window, `:rate1m`).
-UNIT_VALUES = {"metrics": {"rateWindow": "1m", "prometheusRule": {"enabled": True, "alerts": {
+# after the rate window, `:rate1m`). Both forms the chart ships the rules in are tested: the
+# PrometheusRule (Prometheus Operator) and the rules ConfigMap (plain Prometheus).
+UNIT_VALUES = {"metrics": {"rateWindow": "1m", "rulesConfigMap": {"enabled": True}, "prometheusRule": {"enabled": True, "alerts": {
     "enabled": True, "for": "5m", "notReadyFor": "45m", "queueTimeMicroseconds": 100000, "failureRatio": 0.05}}}}
 
 
 def _scenarios() -> dict[str, dict]:
-    """Defaults, defaults with the PrometheusRule on, and every ci/*-values.yaml."""
-    out = {"defaults": {}, "defaults-with-rules": {"metrics": {"prometheusRule": {"enabled": True}}}}
+    """Defaults, defaults with each form of the rules on, and every ci/*-values.yaml."""
+    out = {"defaults": {}, "defaults-with-rules": {"metrics": {"prometheusRule": {"enabled": True}}},
+           "defaults-with-rules-configmap": {"metrics": {"rulesConfigMap": {"enabled": True}}}}
     out.update({name: yaml.safe_load(path.read_text()) or {} for name, path in SCENARIOS.items()})
     return out
 
@@ -46,7 +48,7 @@ RENDERED = _rendered_rule_files()
 
 def test_the_rules_should_be_rendered_for_the_scenarios_that_ask_for_them():
     with_rules = {scenario for scenario, _, _ in RENDERED}
-    assert {"defaults-with-rules", "autoscaling-adapter-values"} <= with_rules, with_rules
+    assert {"defaults-with-rules", "defaults-with-rules-configmap", "autoscaling-adapter-values"} <= with_rules, with_rules
     assert "defaults" not in with_rules  # the PrometheusRule is off by default
 
 
@@ -61,7 +63,7 @@ def test_promtool_check_rules_should_accept_every_rendered_rules_file(scenario, 
 
 def _unit_rule_files(render) -> dict[str, dict]:
     files = promkit.rule_files(render(UNIT_VALUES))
-    assert files, "UNIT_VALUES renders no rules"
+    assert {s.split("/")[0] for s in files} == {"PrometheusRule", "ConfigMap"}, list(files)
     return files
 
 
