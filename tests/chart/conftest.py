@@ -39,3 +39,12 @@ def scenario_values():
     for name, path in SCENARIOS.items():
         out[name] = yaml.safe_load(path.read_text()) or {}
     return out
+
+
+@pytest.fixture(scope="session")
+def example_repository(tmp_path_factory):
+    """The example digits family (ONNX, TorchScript, two Python models, their ensemble), built
+    once by `tritonctl build` for the tests that serve it with the chart's container."""
+    import podkit
+
+    return podkit.build_example_repository(tmp_path_factory.mktemp("example-repo"))

@@ -8,14 +8,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 import helm_engine
-from manifest_lookup import triton_container
+import podkit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,42 +51,16 @@ def get(url: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory, render, scenario_values):
-    distribution = pytest.importorskip("tritonctl.server.distribution")
-    from tritonctl.endpoints import free_port
-
-    try:
-        dist = distribution.find_distribution()
-    except Exception as exc:  # no nvidia-pytriton in this environment
-        pytest.skip(f"no local Triton binary: {exc}")
     tmp = tmp_path_factory.mktemp("triton")
     repo = tmp / "repo"
     (repo / "double" / "1").mkdir(parents=True)
     (repo / "double" / "config.pbtxt").write_text(CONFIG)
     (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
-    ports = {name: free_port() for name in ("http", "grpc", "metrics")}
-
-    args = triton_container(render(scenario_values["cpu-only-values"]))["args"]
-    replaced = {"--model-repository": str(repo), **{f"--{n}-port": str(p) for n, p in ports.items()}}
-    args = [f"{a.split('=')[0]}={replaced[a.split('=')[0]]}" if a.split("=")[0] in replaced else a for a in args]
-    backend_dir = distribution.prepare_backend_dir(tmp / "state", dist)
-    log = tmp / "triton.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([str(dist.binary), *args, f"--backend-directory={backend_dir}"],
-                                stdout=out, stderr=subprocess.STDOUT, env=distribution.server_env(dist))
-    base = f"http://localhost:{ports['http']}"
+    server = podkit.start_chart_triton(render(scenario_values["cpu-only-values"]), repo, tmp, sandbox=False)
     try:
-        deadline = time.monotonic() + 90
-        while get(f"{base}/v2/health/ready")[0] != 200:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Triton did not become ready with the chart's args {args}:\n{log.read_text()[-4000:]}")
-            time.sleep(0.5)
-        yield {"base": base, "ports": ports, "args": args, "log": log}
+        yield {"base": f"http://{server.http}", "ports": server.ports, "args": server.args, "log": server.log}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server.stop()
 
 
 def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_args(triton):

@@ -34,8 +34,8 @@ def pod_objs(render):
 
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    return podkit.build_example_repository(tmp_path_factory.mktemp("pod-repo"))
+def repository(example_repository):
+    return example_repository
 
 
 @pytest.fixture(scope="module")

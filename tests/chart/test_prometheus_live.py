@@ -107,8 +107,8 @@ def dashboard_queries(objs: list[dict]) -> list[tuple[str, str, str | None]]:
 # ---------------------------------------------------------------- the stack
 
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory):
-    return podkit.build_example_repository(tmp_path_factory.mktemp("live-repo"))
+def repository(example_repository):
+    return example_repository
 
 
 @pytest.fixture(scope="module")
