@@ -8,6 +8,7 @@ the model broken.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import textwrap
 from dataclasses import dataclass
@@ -50,10 +51,20 @@ def tune_env(tmp_path_factory):
         stop_server(served)
 
 
+@contextlib.contextmanager
 def _client(served):
     import tritonclient.http as httpclient
 
-    return httpclient.InferenceServerClient(served.http_url)
+    c = httpclient.InferenceServerClient(served.http_url)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def _served_config(served, model="linear") -> dict:
+    with _client(served) as c:
+        return c.get_model_config(model)
 
 
 def _infer(served, batch=2):
@@ -62,7 +73,8 @@ def _infer(served, batch=2):
     x = np.random.default_rng(0).random((batch, 10), dtype=np.float32)
     inp = httpclient.InferInput("x", list(x.shape), "FP32")
     inp.set_data_from_numpy(x)
-    return _client(served).infer("linear", [inp]).as_numpy("y")
+    with _client(served) as c:
+        return c.infer("linear", [inp]).as_numpy("y")
 
 
 def test_a_candidate_triton_refuses_is_skipped_and_the_model_keeps_serving(tune_env):
@@ -78,13 +90,13 @@ def test_a_candidate_triton_refuses_is_skipped_and_the_model_keeps_serving(tune_
             cfg.input[0].dims[:] = [11]  # the ONNX graph says 10: Triton refuses the load
             return cfg
 
-    before = _client(served).get_model_config("linear")
+    before = _served_config(served)
     tuner = Tuner(http_url=served.http_url, grpc_url=served.grpc_url, names={"onnx": "linear"},
                   concurrencies=[1], duration=0.3, warmup=0.1)
     results = run_sweep(tuner, [Broken("onnx", 4), Candidate("onnx", 4, (4,), 0, 1)])
     assert not results[0].ok and "failed to load" in results[0].error
     assert results[1].ok and results[1].windows[0].requests > 0
-    after = _client(served).get_model_config("linear")
+    after = _served_config(served)
     assert after["max_batch_size"] == before["max_batch_size"]  # restored, not the last candidate
     assert _infer(served).shape == (2, 2)
 
@@ -118,10 +130,60 @@ def test_tiny_sweep_writes_the_winner_and_serves_it(tune_env):
     ts = config.parse((work / "repo" / "linear_torchscript" / "config.pbtxt").read_text())
     assert ts.max_batch_size == mbs  # every format follows models.yaml: no drift
 
-    client = _client(served)
-    assert client.get_model_config("linear")["max_batch_size"] == mbs  # served from the written config
-    assert not client.is_model_ready("linear_torchscript")  # it was not loaded before the sweep
+    assert _served_config(served)["max_batch_size"] == mbs  # served from the written config
+    with _client(served) as client:
+        assert not client.is_model_ready("linear_torchscript")  # it was not loaded before the sweep
     assert _infer(served, batch=mbs).shape == (mbs, 2)
 
     check = run_tritonctl("check", str(work / "repo"), "--spec", str(spec), timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr  # models.yaml and the repository agree
+
+
+def test_ctrl_c_during_tune_restores_the_served_config_and_writes_nothing(tune_env):
+    """SIGINT (what Ctrl-C sends) while a candidate is being measured: tune exits 130, Triton
+    serves the config it served before, and models.yaml and config.pbtxt are untouched."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from serverkit import ROOT, tritonctl_cmd
+
+    work, spec, served = tune_env
+    spec_before = spec.read_text()
+    config_path = work / "repo" / "linear" / "config.pbtxt"
+    config_before = config_path.read_text()
+    served_before = _served_config(served)
+    candidate = 16
+    assert served_before["max_batch_size"] != candidate
+    out = work / "tune-interrupted.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            tritonctl_cmd("tune", "linear", "--spec", str(spec), "--url", served.http_url, "--grpc-url", served.grpc_url,
+                          "--formats", "onnx", "--max-batch-sizes", str(candidate), "--queue-delays", "0", "--instances", "1",
+                          "--concurrency", "1", "--duration", "120", "--warmup", "0.1", "--write",
+                          "--plot", str(work / "interrupted.png")),
+            stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        # the state to wait for: Triton serves the candidate, so tune is measuring it
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _served_config(served)["max_batch_size"] == candidate:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, f"tune ended before it was interrupted:\n{out.read_text()}"
+        assert _served_config(served)["max_batch_size"] == candidate, out.read_text()
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    text = out.read_text()
+    assert code == 130, text
+    assert "interrupted" in text and "Traceback" not in text, text
+    served_after = _served_config(served)
+    assert served_after["max_batch_size"] == served_before["max_batch_size"], text
+    assert served_after == served_before
+    assert spec.read_text() == spec_before and config_path.read_text() == config_before
+    assert _infer(served, batch=served_before["max_batch_size"]).shape == (served_before["max_batch_size"], 2)
