@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tritonctl.bench.locust_run import locustfile_path
-from tritonctl.server.launcher import free_port
+from tritonctl.endpoints import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -81,7 +81,7 @@ def test_server_options_validate_on_construction():
 
 
 def test_port_in_use_detects_a_listener():
-    from tritonctl.server.launcher import port_in_use
+    from tritonctl.endpoints import port_in_use
 
     with socket.socket() as s:
         s.bind(("0.0.0.0", 0))
@@ -90,7 +90,7 @@ def test_port_in_use_detects_a_listener():
 
 
 def test_backend_directory_is_assembled_with_copies(tmp_path):
-    from tritonctl.server.launcher import prepare_backend_dir
+    from tritonctl.server.distribution import prepare_backend_dir
 
     backends = prepare_backend_dir(tmp_path)
     for rel in ("python/libtriton_python.so", "python/triton_python_backend_stub", "python/triton_python_backend_utils.py", "onnxruntime/model.py", "pytorch/model.py"):
@@ -101,9 +101,9 @@ def test_backend_directory_is_assembled_with_copies(tmp_path):
 def test_a_python_without_libpython_is_refused_with_the_fix(monkeypatch):
     import sysconfig
 
-    from tritonctl.server import launcher
+    from tritonctl.server import distribution
 
     real = sysconfig.get_config_var
     monkeypatch.setattr(sysconfig, "get_config_var", lambda name: 0 if name == "Py_ENABLE_SHARED" else real(name))
     with pytest.raises(ServeError, match="not built as a shared library.*--enable-shared"):
-        launcher.python_libdir()
+        distribution.python_libdir()

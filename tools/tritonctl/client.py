@@ -15,15 +15,14 @@ Everything here speaks to a server exactly as any client would (the local Triton
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from tritonctl.endpoints import DEFAULT_URLS, PROTOCOLS, split_url  # noqa: F401 - re-exported for callers
 from tritonctl.errors import ClientError
-
-PROTOCOLS = ("grpc", "http")
-DEFAULT_URLS = {"grpc": "localhost:8001", "http": "localhost:8000"}
 
 # Triton data types (config form TYPE_X and wire form X) -> numpy
 _NUMPY = {
@@ -60,24 +59,6 @@ def numpy_dtype(data_type: str) -> np.dtype:
 # ---------------------------------------------------------------------------------------------
 # clients
 # ---------------------------------------------------------------------------------------------
-def split_url(url: str | None, protocol: str | None = None) -> tuple[str, str]:
-    """('grpc://h:p' | 'http://h:p' | 'h:p' | None, protocol) -> (protocol, 'h:p')."""
-    if url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        scheme = scheme.lower()
-        if scheme == "https":
-            scheme = "http"
-        if scheme not in PROTOCOLS:
-            raise ClientError(f"URL '{url}': scheme must be grpc:// or http://")
-        if protocol and protocol != scheme:
-            raise ClientError(f"URL '{url}' says {scheme} but --protocol is {protocol}")
-        return scheme, rest.rstrip("/")
-    protocol = protocol or "grpc"
-    if protocol not in PROTOCOLS:
-        raise ClientError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
-    return protocol, url or DEFAULT_URLS[protocol]
-
-
 def client_module(protocol: str):
     """tritonclient.grpc or tritonclient.http (InferInput, InferRequestedOutput, ...)."""
     if protocol == "grpc":
@@ -98,6 +79,15 @@ def make_client(url: str | None = None, protocol: str | None = None, **kwargs):
 
 def protocol_of(client) -> str:
     return "grpc" if type(client).__module__.startswith("tritonclient.grpc") else "http"
+
+
+@contextmanager
+def closing(client):
+    """``with closing(make_client(...)) as c:``: the client is closed whatever happens."""
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 # int64 fields of model_config.proto / the metadata that gRPC's JSON writes as strings
@@ -121,7 +111,8 @@ def _normalize(obj: Any, key: str = "") -> Any:
     return obj
 
 
-def _call(what: str, fn, *args, **kwargs):
+def call(what: str, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with tritonclient's and connection errors as ClientError naming ``what``."""
     from tritonclient.utils import InferenceServerException
 
     try:
@@ -132,20 +123,27 @@ def _call(what: str, fn, *args, **kwargs):
         raise ClientError(f"{what}: cannot connect ({exc}); is the server running? (`tritonctl serve`)") from exc
 
 
+def repository_index(client) -> list[dict]:
+    """Triton's repository index, [{name, version, state, reason}], the same for both protocols."""
+    if protocol_of(client) == "grpc":
+        return call("repository index", client.get_model_repository_index, as_json=True).get("models", [])
+    return call("repository index", client.get_model_repository_index)
+
+
 def get_config(client, model: str, version: str = "") -> dict:
     """The model config as a dict with Triton's field names (same shape for gRPC and HTTP)."""
     if protocol_of(client) == "grpc":
-        res = _call(f"model '{model}' config", client.get_model_config, model, version, as_json=True)
+        res = call(f"model '{model}' config", client.get_model_config, model, version, as_json=True)
         return _normalize(res.get("config", res))
-    return _normalize(_call(f"model '{model}' config", client.get_model_config, model, version))
+    return _normalize(call(f"model '{model}' config", client.get_model_config, model, version))
 
 
 def get_metadata(client, model: str, version: str = "") -> dict:
     """Model metadata: {name, versions, platform, inputs: [{name, datatype, shape}], outputs: [...]}."""
     if protocol_of(client) == "grpc":
-        meta = _call(f"model '{model}' metadata", client.get_model_metadata, model, version, as_json=True)
+        meta = call(f"model '{model}' metadata", client.get_model_metadata, model, version, as_json=True)
     else:
-        meta = _call(f"model '{model}' metadata", client.get_model_metadata, model, version)
+        meta = call(f"model '{model}' metadata", client.get_model_metadata, model, version)
     versions = meta.get("versions")
     meta = _normalize({k: v for k, v in meta.items() if k != "versions"})
     if versions is not None:
@@ -288,7 +286,7 @@ def infer(
                 requested.append(mod.InferRequestedOutput(n, binary_data=binary, class_count=classes))
             else:
                 requested.append(mod.InferRequestedOutput(n, class_count=classes))
-    result = _call(
+    result = call(
         f"inference on model '{model}'" + (f" version {version}" if version else ""),
         client.infer,
         model,

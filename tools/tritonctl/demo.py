@@ -25,7 +25,9 @@ import numpy as np
 
 from tritonctl import client as tc
 from tritonctl.errors import TritonctlError
-from tritonctl.server.launcher import LocalServer, ServerOptions, failed_models, free_port, port_in_use
+from tritonctl.endpoints import DEFAULT_PORTS, free_port, port_in_use
+from tritonctl.server.health import failed_models
+from tritonctl.server.launcher import LocalServer, ServerOptions
 
 ROOT = Path.cwd()
 FORMATS = {"onnxruntime_onnx": "onnx", "pytorch_libtorch": "torchscript", "tensorrt_plan": "tensorrt"}
@@ -45,7 +47,7 @@ def digit_image() -> tuple[bytes, int]:
 
 
 def pick_ports() -> tuple[int, int, int]:
-    wanted = (8000, 8001, 8002)
+    wanted = (DEFAULT_PORTS["http"], DEFAULT_PORTS["grpc"], DEFAULT_PORTS["metrics"])
     if not any(port_in_use(p) for p in wanted):
         return wanted
     ports: set[int] = set()
@@ -127,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         t0 = time.monotonic()
         index = server.wait_ready(timeout=300)
-        console.print(f"   ready in {time.monotonic() - t0:.1f}s, {sum(m.get('state') == 'READY' for m in index)} model versions READY")
+        console.print(f"   ready in {time.monotonic() - t0:.1f}s, {sum(m.ready for m in index)} model versions READY")
         for m in failed_models(index):
-            console.print(f"   [red]{m['name']} v{m.get('version')} failed: {m.get('reason', '').splitlines()[0]}[/red]")
+            console.print(f"   [red]{m.name} v{m.version} failed: {m.reason.splitlines()[0]}[/red]")
 
         image, label = digit_image()
         reports = ROOT / "reports"
@@ -159,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print("[bold]4. summary[/bold]")
         table = Table("model", "version", "format", "state", "parity: max abs err / atol", "p50 ms", "p95 ms")
-        for m in sorted(index, key=lambda m: m["name"]):
-            name, version = m["name"], m.get("version", "")
-            if m.get("state") != "READY":
-                table.add_row(name, version, "-", m.get("state", "?"), "-", "-", "-")
+        for m in sorted(index, key=lambda m: m.name):
+            name, version = m.name, m.version
+            if not m.ready:
+                table.add_row(name, version, "-", m.state.value, "-", "-", "-")
                 continue
             cfg = tc.get_config(clients["grpc"], name)
             fmt = FORMATS.get(cfg.get("platform", ""), cfg.get("platform") or cfg.get("backend", "?"))

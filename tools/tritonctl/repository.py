@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from tritonctl.errors import RepositoryError
+from tritonctl.server.process import pid_alive
 
 BUILD_RECORD = "build.json"
 CONFIG = "config.pbtxt"
@@ -74,7 +75,7 @@ class Staging:
         parent.mkdir(parents=True, exist_ok=True)
         # Leftovers of a build that was killed (SIGKILL skips cleanup) are removed first.
         for old in parent.glob(f".{self.repo.name}.staging-*"):
-            if not _pid_alive(old.name.rsplit("-", 1)[-1]):
+            if not _staging_owner_alive(old.name):
                 shutil.rmtree(old, ignore_errors=True)
         self.path = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.repo.name}.staging-{os.getpid()}-"))
         return self
@@ -89,14 +90,13 @@ class Staging:
         return d
 
 
-def _pid_alive(text: str) -> bool:
+def _staging_owner_alive(name: str) -> bool:
+    """Does the build that made staging directory ``.<repo>.staging-<pid>-<random>`` still run?"""
     try:
-        os.kill(int(text.split("-")[0]), 0)
-    except (ValueError, ProcessLookupError):
+        pid = int(name.rsplit(".staging-", 1)[1].split("-")[0])
+    except (IndexError, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def publish(

@@ -17,14 +17,14 @@ import glob
 import os
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from tritonctl.bench.stability import Measurement, StabilityRule, Window, merge
+from tritonctl.endpoints import Target, parse_target  # noqa: F401 - bench's targets
 from tritonctl.errors import ClientError
+from tritonctl.stats import Breakdown, WindowMarks
 
-DEFAULT_PORTS = {"grpc": 8001, "http": 8000}
 #: client CPU (% of one core) above which a level counts as limited by the client. The client is
 #: one Python thread: its CPU per request is added to every round trip of the closed loop, and on
 #: a small machine it takes cores from the server. At a quarter of a core the client already
@@ -34,46 +34,8 @@ CLIENT_BOUND_PCT = 25.0
 
 
 # ------------------------------------------------------------------------------------------
-# targets
+# levels (targets and their URLs: tritonctl.endpoints)
 # ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    protocol: str  # grpc | http
-    url: str  # host:port
-    ssl: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.protocol}://{self.url}"
-
-
-def parse_target(text: str, default_protocol: str = "grpc") -> list[Target]:
-    """'grpc://h:8001' | 'http://h:8000' | 'https://h' | 'h:port' | 'h' -> targets.
-
-    A URL without a scheme uses ``default_protocol`` (grpc, http or both); without a port it
-    gets Triton's (8001 gRPC, 8000 HTTP).
-    """
-    text = text.strip()
-    if "://" in text:
-        u = urlsplit(text)
-        scheme = u.scheme.lower()
-        proto = {"grpc": "grpc", "grpcs": "grpc", "http": "http", "https": "http"}.get(scheme)
-        if proto is None:
-            raise ClientError(f"--url {text}: scheme '{scheme}' is not grpc://, grpcs://, http:// or https://")
-        ssl = scheme in ("grpcs", "https")
-        port = u.port or (443 if ssl else DEFAULT_PORTS[proto])
-        return [Target(proto, f"{u.hostname}:{port}{u.path.rstrip('/') if proto == 'http' else ''}", ssl)]
-    protos = ["grpc", "http"] if default_protocol == "both" else [default_protocol]
-    if default_protocol not in ("grpc", "http", "both"):
-        raise ClientError(f"--protocol {default_protocol} is not one of grpc, http, both")
-    host, _, port = text.partition(":")
-    if port and len(protos) > 1:
-        raise ClientError(
-            f"--url {text} names one port but --protocol both needs two; give grpc://{text} and "
-            f"http://HOST:PORT as two --url options, or a host without a port"
-        )
-    return [Target(p, f"{host}:{port or DEFAULT_PORTS[p]}") for p in protos]
-
-
 def parse_concurrency(text: str) -> list[int]:
     """'1,2,4,8' or perf_analyzer's 'start:end[:step]' -> [levels]."""
     text = str(text).strip()
@@ -114,27 +76,27 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
             samples: str | None = None) -> ModelPlan:
     """Check ``model`` is ready at ``target`` and build one valid request from its metadata."""
     from tritonctl import client as tc
+    from tritonctl.server import health
 
     c = tc.make_client(f"{target.protocol}://{target.url}", ssl=target.ssl) if target.ssl else \
         tc.make_client(f"{target.protocol}://{target.url}")
     try:
         try:
-            ready = c.is_model_ready(model, version)
+            c.is_server_live()
         except Exception as exc:  # noqa: BLE001 - connection refused, DNS, TLS
             raise ClientError(
                 f"cannot reach Triton at {target} ({exc}); start one with `tritonctl serve` or pass --url"
             ) from None
-        if not ready:
+        try:
+            health.wait_for_model_ready(c, model, version, timeout_s=0)
+        except health.ModelNotReady as exc:
             try:
-                idx = c.get_model_repository_index(as_json=True).get("models", []) if target.protocol == "grpc" \
-                    else c.get_model_repository_index()
-                have = sorted({m["name"] for m in idx if m.get("state") == "READY"})
+                have = health.ready_names(health.model_statuses(c))
             except Exception:  # noqa: BLE001 - only enriches the message
                 have = []
             raise ClientError(
-                f"{target}: model '{model}'{' version ' + version if version else ''} is not ready "
-                f"(ready: {', '.join(have) or 'none'}); pick one of those, or load it"
-            )
+                f"{target}: {exc} (ready: {', '.join(have) or 'none'}); pick one of those, or load it"
+            ) from None
         cfg = tc.get_config(c, model, version)
         md = tc.get_metadata(c, model, version)
     finally:
@@ -234,6 +196,7 @@ class Point:
     concurrency: int
     m: Measurement
     batch_size: int = 1
+    server: "Breakdown | None" = None  # Triton's side of the same windows (tritonctl.stats)
 
     @property
     def infer_per_s(self) -> float:
@@ -261,7 +224,7 @@ def _samples(n) -> int:
 
 async def measure_level(send, concurrency: int, window_s: float, warmup_s: float = 1.0,
                         rule: StabilityRule | None = None, label: str = "", progress=None,
-                        raise_if_all_fail: bool = True) -> Measurement:
+                        raise_if_all_fail: bool = True, mark=None) -> Measurement:
     """THE closed loop: ``concurrency`` workers each await ``send()``, then send the next.
 
     ``send`` is a zero-argument coroutine function; when it returns an int > 0, that is the
@@ -271,6 +234,8 @@ async def measure_level(send, concurrency: int, window_s: float, warmup_s: float
     the last ``rule.windows`` merged); without one, exactly one window (a fixed measurement).
     A failed request is counted as an error; a window in which every request failed raises
     ``ClientError`` when ``raise_if_all_fail``, else it is reported (no latencies, NaN percentiles).
+    ``mark``, an optional coroutine function, is awaited before the first window and after each
+    one (``tritonctl.stats.WindowMarks`` snapshots Triton's statistics there).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
@@ -307,12 +272,16 @@ async def measure_level(send, concurrency: int, window_s: float, warmup_s: float
     windows: list[Window] = []
     try:
         await asyncio.sleep(warmup_s)
+        if mark:
+            await mark()
         seen = len(completed)
         while True:
             w0, c0 = time.perf_counter(), time.process_time()
             await asyncio.sleep(window_s)
             w1, c1 = time.perf_counter(), time.process_time()
             new, seen = completed[seen:], len(completed)
+            if mark:
+                await mark()
             win = Window(w0, w1, [lat for lat, ok, _ in new if ok], errors=sum(1 for _, ok, _ in new if not ok),
                          cpu_s=c1 - c0, samples=sum(n for _, ok, n in new if ok))
             windows.append(win)
@@ -342,8 +311,10 @@ async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
             raise ClientError(f"{cfg.label}: the first request failed: {exc}") from None
         series = Series(cfg.label, cfg.model, cfg.target.protocol, cfg.target.url, plan.batch_size)
         for c in levels:
-            m = await measure_level(send, c, cfg.window_s, cfg.warmup_s, cfg.rule, cfg.label, progress)
-            series.points.append(Point(c, m, plan.batch_size))
+            marks = WindowMarks(client.client, plan.model, plan.version)
+            m = await measure_level(send, c, cfg.window_s, cfg.warmup_s, cfg.rule, cfg.label, progress, mark=marks)
+            merged = min(cfg.rule.windows, m.windows) if cfg.rule else m.windows  # the windows `merge` reports
+            series.points.append(Point(c, m, plan.batch_size, marks.breakdown(merged)))
         return series
     finally:
         await client.close()

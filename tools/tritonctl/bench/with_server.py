@@ -18,14 +18,15 @@ import sys
 
 
 def main(argv=None) -> int:
-    from tritonctl.server.launcher import is_ready
+    from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_URLS
+    from tritonctl.server.health import is_ready
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--http", default="localhost:8000", help="host:port of Triton's HTTP endpoint")
-    p.add_argument("--grpc", default="localhost:8001", help="host:port of Triton's gRPC endpoint")
-    p.add_argument("--metrics-port", type=int, default=8002)
+    p.add_argument("--http", default=DEFAULT_URLS["http"], help="host:port of Triton's HTTP endpoint")
+    p.add_argument("--grpc", default=DEFAULT_URLS["grpc"], help="host:port of Triton's gRPC endpoint")
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT)
     p.add_argument("--repository", default="model_repository")
-    p.add_argument("--state-dir", default=".tritonctl")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd

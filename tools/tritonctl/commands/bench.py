@@ -1,6 +1,9 @@
 """tritonctl bench: closed-loop concurrency sweep against any Triton, CSV + plot, perf_analyzer cross-check."""
 
-HELP = "concurrency sweep (gRPC/HTTP, closed loop): throughput and p50/p95/p99 per level, CSV and plot"
+from tritonctl.endpoints import DEFAULT_STATE_DIR
+
+HELP = ("concurrency sweep (gRPC/HTTP, closed loop): throughput, p50/p95/p99 and Triton's queue/compute split "
+        "per level, CSV and plot")
 
 
 def add_arguments(p):
@@ -39,7 +42,7 @@ def add_arguments(p):
                         "reported by its median round (default: %(default)s; 3 on a busy machine)")
     p.add_argument("--serve", nargs="?", const="model_repository", default=None, metavar="REPOSITORY",
                    help="start a local Triton from REPOSITORY (default model_repository) for this run, stop it after")
-    p.add_argument("--state-dir", default=".tritonctl", help="tritonctl's state folder (default: %(default)s)")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="tritonctl's state folder (default: %(default)s)")
 
 
 def run(args) -> int:
@@ -94,6 +97,8 @@ def run(args) -> int:
         csv_path = report.write_csv(series, out / f"{args.name}.csv")
         png_path = report.plot(series + compare, out / f"{args.name}.png")
         console.print(report.table(series + compare))
+        if any(pt.server is not None for x in series for pt in x.points):
+            console.print(report.breakdown_table(series))
         console.print(f"wrote {csv_path} and {png_path}")
         code = crosscheck.report(checks, console, out, args.name, args.tolerance) if args.perf_analyzer else 0
     return code
@@ -102,7 +107,9 @@ def run(args) -> int:
 def _local_server(repository, state_dir, log):
     from contextlib import contextmanager
 
-    from tritonctl.server.launcher import LocalServer, ServerOptions, free_port, is_ready
+    from tritonctl.endpoints import free_port
+    from tritonctl.server.health import is_ready
+    from tritonctl.server.launcher import LocalServer, ServerOptions
 
     @contextmanager
     def cm():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from tritonctl.endpoints import DEFAULT_URLS
+
 HELP = "send one inference to a model: inputs from .npy, images, JSON or random; prints outputs or top-k classes"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model name (as in the repository)")
-    p.add_argument("--url", default=None, help="server address, host:port or grpc://.. http://.. (default localhost:8001 / :8000)")
+    p.add_argument("--url", default=None, help=f"server address, host:port or grpc://.. http://.. (default {DEFAULT_URLS['grpc']} / {DEFAULT_URLS['http']})")
     p.add_argument("--protocol", choices=["grpc", "http"], default=None, help="grpc (default) or http")
     p.add_argument("--version", default="", help="model version (default: the server's policy picks)")
     p.add_argument("--input", action="append", default=[], metavar="NAME=FILE.npy", help="an input from a .npy file (repeat)")
@@ -102,7 +104,7 @@ def run(args) -> int:
     protocol = tc.protocol_of(client)
     try:
         if args.load:
-            tc._call(f"load model '{args.model}'", client.load_model, args.model)
+            tc.call(f"load model '{args.model}'", client.load_model, args.model)
         config = tc.get_config(client, args.model, args.version)
         arrays = _load_inputs(args, client, config)
         kwargs = {"client_timeout": args.timeout} if protocol == "grpc" else {}

@@ -8,15 +8,17 @@ import sys
 import time
 from pathlib import Path
 
+from tritonctl.endpoints import DEFAULT_ADDRESS, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR
+
 HELP = "serve a model repository with a real local Triton (CPU backends), over HTTP, gRPC and metrics"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repository", nargs="?", default="model_repository", help="model repository (default: model_repository)")
-    p.add_argument("--http-port", type=int, default=8000, help="HTTP/REST port (default 8000)")
-    p.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (default 8001)")
-    p.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics port (default 8002)")
-    p.add_argument("--address", default="0.0.0.0", help="address the three endpoints listen on (default 0.0.0.0)")
+    p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP/REST port (default %(default)s)")
+    p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="gRPC port (default %(default)s)")
+    p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="Prometheus metrics port (default %(default)s)")
+    p.add_argument("--address", default=DEFAULT_ADDRESS, help="address the three endpoints listen on (default %(default)s)")
     p.add_argument(
         "--model-control-mode",
         choices=["none", "poll", "explicit"],
@@ -34,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--poll-secs", type=int, default=2, help="repository poll interval in poll mode (default 2)")
     p.add_argument("--log-verbose", type=int, default=0, metavar="N", help="Triton's --log-verbose level (default 0)")
     p.add_argument("--detach", action="store_true", help="start in the background, write a pid file, return once ready")
-    p.add_argument("--state-dir", default=".tritonctl", help="backend directory, pid file and log (default .tritonctl/)")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="backend directory, pid file and log (default %(default)s/)")
     p.add_argument("--log-file", default=None, help="server log (default <state-dir>/server.log)")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for readiness (default 300)")
     p.add_argument(
@@ -59,14 +61,11 @@ def format_summary(opts, index: list[dict], pid: int) -> str:
         f"  log      {opts.log_path}",
     ]
     if index:
-        width = max(len(m.get("name", "")) for m in index)
+        width = max(len(m.name) for m in index)
         lines.append("models:")
-        for m in sorted(index, key=lambda m: (m.get("name", ""), int(m.get("version") or 0))):
-            version = m.get("version") or "-"
-            state = m.get("state") or "UNLOADED"
-            reason = m.get("reason") or ""
-            reason = f"  {reason.splitlines()[0]}" if reason and state != "READY" else ""
-            lines.append(f"  {m['name']:<{width}}  v{version:<3} {state}{reason}")
+        for m in sorted(index, key=lambda m: (m.name, int(m.version or 0))):
+            reason = f"  {m.reason.splitlines()[0]}" if m.reason and not m.ready else ""
+            lines.append(f"  {m.name:<{width}}  v{m.version or '-':<3} {m.state.value}{reason}")
     else:
         lines.append("models: none loaded" + (" (load them with `tritonctl load NAME`)" if opts.model_control_mode == "explicit" else ""))
     return "\n".join(lines)
@@ -74,7 +73,8 @@ def format_summary(opts, index: list[dict], pid: int) -> str:
 
 def run(args) -> int:
     from tritonctl.errors import ServeError
-    from tritonctl.server.launcher import LocalServer, ServerOptions, failed_models
+    from tritonctl.server.health import failed_models
+    from tritonctl.server.launcher import LocalServer, ServerOptions
 
     opts = ServerOptions(
         repository=Path(args.repository),
@@ -116,10 +116,9 @@ def run(args) -> int:
     print(format_summary(opts, index, server.pid), flush=True)
     if failed and not args.keep_going:
         for m in failed:
-            reason = (m.get("reason") or "").split("\n\nAt:")[0].strip()
-            print(f"model '{m['name']}' version {m.get('version')} failed to load: {reason}", file=sys.stderr)
+            print(f"model '{m.name}' version {m.version} failed to load: {m.short_reason}", file=sys.stderr)
         server.stop(timeout=15)
-        names = ", ".join(sorted({m["name"] for m in failed}))
+        names = ", ".join(sorted({m.name for m in failed}))
         raise ServeError(
             f"{len(failed)} model version(s) failed to load ({names}); fix them (reasons above) or pass "
             "--keep-going to serve the others"
@@ -145,17 +144,17 @@ def run(args) -> int:
 
 def _wait(server, timeout: float, stop_requested: list[int]):
     """wait_ready, but give up early (None) when a signal arrives."""
-    from tritonctl.server import launcher
+    from tritonctl.errors import ServeError
 
     deadline = time.monotonic() + timeout
     while not stop_requested:
         remaining = deadline - time.monotonic()
         try:
             return server.wait_ready(timeout=min(1.0, max(remaining, 0.01)))
-        except launcher.ServeError:
+        except ServeError:
             if not server.running() or time.monotonic() >= deadline:
                 if time.monotonic() >= deadline and server.running():
-                    raise launcher.ServeError(
+                    raise ServeError(
                         f"tritonserver did not become ready within {timeout:.0f}s (raise --timeout); its log "
                         f"({server.opts.log_path}) ends with:\n{server.log_tail()}"
                     ) from None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from tritonctl.endpoints import DEFAULT_STATE_DIR
+
 HELP = "stop the local Triton started with `tritonctl serve --detach`"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state-dir", default=".tritonctl", help="the state directory serve used (default .tritonctl/)")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the state directory serve used (default %(default)s/)")
     p.add_argument(
         "--timeout",
         type=float,

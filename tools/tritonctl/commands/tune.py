@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+
 HELP = ("search max_batch_size, preferred batch sizes, queue delay, instances, threads and format on a running "
         "Triton; keep the best under a p99 budget")
 
@@ -9,10 +11,10 @@ HELP = ("search max_batch_size, preferred batch sizes, queue delay, instances, t
 def add_arguments(p):
     p.add_argument("model", help="model name in models.yaml (its published formats are the format axis)")
     p.add_argument("--p99-budget", type=float, default=100.0, metavar="MS", help="p99 latency budget in ms (default %(default)s)")
-    p.add_argument("--url", help="Triton HTTP host:port (default: the local `tritonctl serve`, else localhost:8000)")
-    p.add_argument("--grpc-url", help="Triton gRPC host:port (default: the local server's, else localhost:8001)")
+    p.add_argument("--url", help=f"Triton HTTP host:port (default: the local `tritonctl serve`, else {DEFAULT_URLS['http']})")
+    p.add_argument("--grpc-url", help=f"Triton gRPC host:port (default: the local server's, else {DEFAULT_URLS['grpc']})")
     p.add_argument("--protocol", choices=["grpc", "http"], default="grpc", help="protocol of the load (default %(default)s)")
-    p.add_argument("--state-dir", default=".tritonctl", help="where `tritonctl serve` keeps its pid file (default %(default)s)")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where `tritonctl serve` keeps its pid file (default %(default)s)")
     p.add_argument("--spec", default="models.yaml", help="models.yaml (default %(default)s)")
     p.add_argument("-r", "--repository", help="model repository (default: `repository:` in the spec)")
     p.add_argument("--formats", help="comma list of formats to try (default: the model's published formats)")
@@ -34,13 +36,11 @@ def add_arguments(p):
 
 
 def _urls(args):
-    from tritonctl.server.launcher import read_pidfile
+    from tritonctl.endpoints import strip_scheme
+    from tritonctl.server.launcher import local_urls
 
-    rec = read_pidfile(args.state_dir) if not args.url else None
-    http = args.url or (rec or {}).get("http_url") or "localhost:8000"
-    grpc = args.grpc_url or (rec or {}).get("grpc_url") or "localhost:8001"
-    strip = lambda u: u.split("://", 1)[-1].rstrip("/")
-    return strip(http), strip(grpc)
+    http, grpc = local_urls(args.state_dir) if not args.url else (args.url, DEFAULT_URLS["grpc"])
+    return strip_scheme(http), strip_scheme(args.grpc_url or grpc)
 
 
 def run(args) -> int:

@@ -13,7 +13,7 @@ What it does like the native backend:
     idle intra-op threads sleep instead of spinning on cores the server and clients share);
   * runs a dynamic batch as ONE session call; a bad request fails alone (see batching.py).
 
-The launcher puts the tritonctl package on the stub's PYTHONPATH.
+`tritonctl.server.distribution.server_env` puts the tritonctl package on the stub's PYTHONPATH.
 """
 
 from __future__ import annotations

@@ -1,0 +1,124 @@
+"""Process helpers: is a pid (or a process group) alive, stop a group, wait for an HTTP answer.
+
+One copy for the launcher (tritonserver and its Python backend stubs share a process group),
+the repository writer (a staging directory named after a build's pid) and the peer benchmark
+(TorchServe, gunicorn). Linux semantics: a zombie counts as dead, read from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+
+def pid_alive(pid: int) -> bool:
+    """True when ``pid`` runs (a zombie does not; another user's process does)."""
+    if pid <= 0:  # 0 and negatives address process groups in kill(2), never one process
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def group_alive(pgid: int) -> bool:
+    """True when a process of group ``pgid`` other than a zombie is left."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # only zombies left? (our own child is reaped by proc.wait)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def stop_process_group(pid: int, timeout: float, proc: subprocess.Popen | None = None,
+                       term_group: bool = False) -> int | None:
+    """Stop ``pid`` (leader of its own process group) and everything it started; its exit status.
+
+    SIGTERM goes to the leader (``term_group``: to the whole group), which gets ``timeout``
+    seconds to exit (Triton lets in-flight requests finish); then SIGKILL. Children normally exit
+    with their leader; whatever is left of the group after 5 more seconds is killed.
+    """
+    pgid = pid
+    try:
+        if term_group:
+            os.killpg(pgid, signal.SIGTERM)
+        else:
+            os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    code = None
+    while time.monotonic() < deadline:
+        if proc is not None:
+            code = proc.poll()
+            if code is not None:
+                break
+        elif not pid_alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if proc is not None:
+            code = proc.wait(timeout=10)
+    grace = time.monotonic() + 5
+    while group_alive(pgid) and time.monotonic() < grace:
+        time.sleep(0.1)
+    if group_alive(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return code
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 30) -> int | None:
+    """Stop a child started with ``start_new_session=True``: SIGTERM to its group, then SIGKILL."""
+    if proc.poll() is not None:
+        return proc.returncode
+    return stop_process_group(proc.pid, timeout, proc=proc, term_group=True)
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
+    """Poll ``url`` until it answers 200; RuntimeError when ``proc`` exits first or time runs out.
+
+    For servers that are not Triton (TorchServe's /ping, gunicorn): Triton's own readiness goes
+    through ``tritonctl.server.health``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before it answered {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass  # connection refused / reset: not up yet
+        time.sleep(0.5)
+    raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f}s")
