@@ -12,7 +12,8 @@ Config (written by `tritonctl build` from models.yaml):
 
 Each request is answered on its own: bytes that are not an image, or too many of them, fail
 that request with a message naming it; its batch neighbours get their results. Self-contained
-(numpy + Pillow): it runs unchanged in the official Triton image (add Pillow there).
+(numpy + Pillow): it runs unchanged in the official Triton image, which has numpy; Pillow is
+declared in models.yaml (`requirements:`) and vendored into the version directory by the build.
 """
 
 from __future__ import annotations

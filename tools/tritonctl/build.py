@@ -26,7 +26,7 @@ from tritonctl.spec import ModelSpec, Spec
 log = logging.getLogger("tritonctl.build")
 
 # Fields that change the exported artifact; all others only change config.pbtxt.
-ARTIFACT_FIELDS = ("kind", "source", "python", "inputs", "outputs", "max_batch_size", "torchscript", "onnx", "tensorrt", "tolerance")
+ARTIFACT_FIELDS = ("kind", "source", "python", "requirements", "inputs", "outputs", "max_batch_size", "torchscript", "onnx", "tensorrt", "tolerance")
 
 
 @dataclass
@@ -61,6 +61,8 @@ def fingerprint(m: ModelSpec, fmt: str | None, spec: Spec) -> str:
 
     h = hashlib.sha256()
     fields = m.model_dump(mode="json", include=set(ARTIFACT_FIELDS), by_alias=True)
+    if not fields.get("requirements"):
+        fields.pop("requirements", None)  # models without requirements keep the hash they had before the field
     h.update(json.dumps({"fields": fields, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
     for f in source_files(m, spec):
         h.update(f.name.encode())
@@ -145,8 +147,8 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
         (paths[item.fmt].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
 
 
-def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> None:
-    """Python and ensemble models: model.py copied, or an empty version directory."""
+def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging, triton_release: str | None = None) -> None:
+    """Python and ensemble models: model.py copied (with its vendored requirements), or an empty version directory."""
     vdir = staging.version_dir(item.name, item.version)
     if item.model.kind == "python":
         src = spec.resolve(item.model.python)
@@ -159,6 +161,13 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging) -> Non
                 raise ExportError(f"model '{item.model.name}': files entry {path} does not exist or is named model.py; fix it in models.yaml")
             (shutil.copytree if path.is_dir() else shutil.copyfile)(path, vdir / path.name)
     item.record = {"fingerprint": item.fingerprint, "model": item.model.name, "format": None, "version": item.version}
+    if item.model.requirements:
+        from tritonctl import compat, pydeps
+
+        release = triton_release or compat.local_release()
+        pythons = [compat.release_info(release).python, pydeps.local_python()]
+        item.record["vendored"] = pydeps.vendor(item.model.requirements, vdir, pythons, item.model.name)
+        item.record["vendored_for_python"] = sorted(set(pythons))
     (vdir / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
 
 
@@ -194,7 +203,7 @@ def build(
             if m.kind == "pytorch":
                 _export_model(m, group, spec, staging, progress)
             else:
-                _stage_plain(group[0], spec, staging)
+                _stage_plain(group[0], spec, staging, triton_release)
         if triton_release and todo:
             _check_release(staging, triton_release)
         # Everything is exported and proven: only now does the repository change.

@@ -47,6 +47,8 @@ class ReleaseInfo:
     torchscript_max_file_format: int
     sources: tuple[str, ...]
     note: str = ""
+    python: str = ""  # "3.10": the python3 of the -py3 image, which runs Python-backend models
+    python_status: str = ""
 
     @property
     def image(self) -> str:
@@ -116,7 +118,24 @@ def release_info(release: str) -> ReleaseInfo:
         torchscript_max_file_format=int(table()["torchscript_max_file_format"]),
         sources=tuple(_resolve_source(s, name) for s in row["sources"]),
         note=row.get("note", ""),
+        **_python_of(name),
     )
+
+
+def _python_of(release: str) -> dict:
+    rows = [r for r in table().get("python", []) if _version_tuple(r["from"]) <= _version_tuple(release)]
+    row = max(rows, key=lambda r: _version_tuple(r["from"]), default=None)
+    return {"python": row["python"], "python_status": row["status"]} if row else {}
+
+
+def local_release() -> str:
+    """The Triton release of the local server (nvidia-pytriton's tritonserver): the default target."""
+    return str(table()["local_release"])
+
+
+def image_python_modules() -> set[str]:
+    """Top-level modules a Python model finds in the -py3 image besides the standard library."""
+    return set(table().get("python_image_modules", []))
 
 
 def _first_release(pred) -> str | None:

@@ -262,6 +262,9 @@ class ModelSpec(_Strict):
     description: str = ""
     source: Optional[Source] = None
     python: Optional[Path] = Field(default=None, description="model.py of a Python-backend model")
+    requirements: list[str] = Field(
+        default=[], description="pip requirements a python model imports; vendored into its version directory"
+    )
     files: list[Path] = Field(default=[], description="kind: python: files/directories copied beside model.py")
     steps: list[EnsembleStep] = []
     inputs: list[TensorSpec]
@@ -311,6 +314,8 @@ class ModelSpec(_Strict):
             raise ValueError("a pytorch model needs `source` (module:function, checkpoint, torchscript or onnx)")
         if self.kind == "python" and self.python is None:
             raise ValueError("a python model needs `python: path/to/model.py`")
+        if self.requirements and self.kind != "python":
+            raise ValueError("`requirements` are for python models (a pytorch model's imports run at build time only)")
         if self.files and self.kind != "python":
             raise ValueError("`files` travel with python models only (kind: python)")
         if self.kind == "ensemble" and not self.steps:

@@ -64,6 +64,9 @@ def check_repository(repo: str | Path, spec: str | Path | None = None, release: 
     findings = list(r.findings)
     for rules in (layout, config_rules, onnx_rules, torchscript_rules, ensemble_rules):
         findings += rules.check(r)
+    from tritonctl.check import python_rules
+
+    findings += python_rules.check(r, info.release if info else None)
     if spec is not None:
         from tritonctl.check import drift
 
