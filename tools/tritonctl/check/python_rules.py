@@ -40,7 +40,7 @@ def check(repo: Repository, release: str | None = None) -> list[Finding]:
                     model_py,
                     f"imports {', '.join(repr(n) for n in missing)}: not in the standard library, not in the Triton "
                     f"image ({', '.join(sorted(n for n in image if not n.startswith(('_', 'c_'))))}), and not "
-                    f"vendored in {vdir}; the official image fails to load this model",
+                    "vendored in its version directory; the official image fails to load this model",
                     f"declare the package in models.yaml (`requirements: [\"pillow==11.3.0\"]` for PIL) and rebuild: "
                     "tritonctl build vendors it into the version directory",
                     "python.undeclared-import", m.name))

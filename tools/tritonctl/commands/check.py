@@ -7,7 +7,8 @@ HELP = "lint a model repository offline (layout, configs vs model files, ensembl
 
 def add_arguments(parser) -> None:
     parser.add_argument("repository", nargs="?", default="model_repository",
-                        help="the model repository directory (default: model_repository)")
+                        help="the model repository: a directory, or s3://, gs://, as:// as `tritonctl push` writes it "
+                             "(default: model_repository)")
     parser.add_argument("--spec", metavar="MODELS_YAML",
                         help="also report configs that differ from what this models.yaml generates (drift)")
     parser.add_argument("--triton-release", metavar="YY.MM",
@@ -23,7 +24,12 @@ def run(args) -> int:
         return _list_releases(args.format)
     from tritonctl.check import check_repository
 
-    report = check_repository(args.repository, spec=args.spec, release=args.triton_release)
+    if "://" in args.repository and not args.repository.startswith("file://"):
+        from tritonctl.push.remote import check_remote
+
+        report = check_remote(args.repository, spec=args.spec, release=args.triton_release)
+    else:
+        report = check_repository(args.repository, spec=args.spec, release=args.triton_release)
     print(report.to_json() if args.format == "json" else report.to_text())
     if report.errors or (args.strict and report.warnings):
         return 1

@@ -14,7 +14,11 @@ HELP = "serve a model repository with a real local Triton (CPU backends), over H
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("repository", nargs="?", default="model_repository", help="model repository (default: model_repository)")
+    p.add_argument(
+        "repository", nargs="?", default="model_repository",
+        help="model repository: a directory, or s3://[HOST:PORT/]BUCKET/PATH, gs://BUCKET/PATH, as://ACCOUNT/CONTAINER/PATH "
+        "(as `tritonctl push` prints it; credentials from the environment) (default: model_repository)",
+    )
     p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP/REST port (default %(default)s)")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="gRPC port (default %(default)s)")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="Prometheus metrics port (default %(default)s)")
@@ -77,7 +81,7 @@ def run(args) -> int:
     from tritonctl.server.launcher import LocalServer, ServerOptions
 
     opts = ServerOptions(
-        repository=Path(args.repository),
+        repository=args.repository,  # a directory, or s3:// gs:// as:// (Triton reads it; credentials from the environment)
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,

@@ -82,6 +82,10 @@ class Store:
                     "create it or fix the URL; nothing was changed"
                 )
 
+    def check_bucket_and_list(self) -> dict[str, int]:
+        self.check_bucket()
+        return self.list()
+
     def list(self) -> dict[str, int]:
         """rel path -> size of every object under DEST."""
         root = self.loc.root.rstrip("/")

@@ -42,9 +42,15 @@ class ServerOptions:
     state_dir: Path = Path(endpoints.DEFAULT_STATE_DIR)
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # s3://, gs:// or as:// repository (tritonctl.push.location.Location): Triton reads it itself
+    remote: object | None = None
 
     def __post_init__(self):
-        self.repository = Path(self.repository)
+        if isinstance(self.repository, str) and "://" in self.repository and not self.repository.startswith("file://"):
+            from tritonctl.push.location import parse
+
+            self.remote = parse(self.repository)
+        self.repository = self.remote.triton_url if self.remote else Path(self.repository)
         self.state_dir = Path(self.state_dir)
         if self.model_control_mode not in CONTROL_MODES:
             raise ServeError(
@@ -61,6 +67,11 @@ class ServerOptions:
                 raise ServeError(f"{flag} {port} is not a TCP port (1..65535)")
         if len(set(ports.values())) != 3:
             raise ServeError(f"the HTTP, gRPC and metrics ports must differ, got {ports}")
+
+    @property
+    def repository_arg(self) -> str:
+        """What --model-repository gets: an absolute directory, or the URL in Triton's own form."""
+        return self.remote.triton_url if self.remote else str(self.repository.resolve())
 
     @property
     def log_path(self) -> Path:
@@ -86,7 +97,7 @@ class ServerOptions:
 def server_command(opts: ServerOptions, dist: TritonDist, backend_dir: Path) -> list[str]:
     cmd = [
         str(dist.binary),
-        f"--model-repository={opts.repository.resolve()}",
+        f"--model-repository={opts.repository_arg}",
         f"--backend-directory={backend_dir}",
         f"--http-port={opts.http_port}",
         f"--grpc-port={opts.grpc_port}",
@@ -146,6 +157,19 @@ def local_urls(state_dir: Path | str = endpoints.DEFAULT_STATE_DIR) -> tuple[str
 
 # --------------------------------------------------------------------------------------------
 # the server process
+def _check_remote(loc) -> None:
+    """Before Triton starts: the bucket is reachable with these credentials and holds models.
+    Triton's own message for each of these is one opaque line in its log."""
+    from tritonctl.push.store import Store
+
+    objects = Store(loc).check_bucket_and_list()
+    if not any(rel.endswith("/config.pbtxt") for rel in objects):
+        raise ServeError(
+            f"{loc} holds no model (no <model>/config.pbtxt among its {len(objects)} object(s)); "
+            f"publish one with `tritonctl push model_repository {loc}`"
+        )
+
+
 # --------------------------------------------------------------------------------------------
 class LocalServer:
     """One tritonserver process, in its own process group so that it and its stubs stop together."""
@@ -158,7 +182,9 @@ class LocalServer:
     # -- start -------------------------------------------------------------------------------
     def start(self) -> "LocalServer":
         opts = self.opts
-        if not opts.repository.is_dir():
+        if opts.remote is not None:
+            _check_remote(opts.remote)
+        elif not opts.repository.is_dir():
             raise ServeError(
                 f"model repository '{opts.repository}' does not exist; build it with "
                 "`tritonctl build models.yaml` (or `make models`), or pass its path"
@@ -198,7 +224,7 @@ class LocalServer:
             "http_url": o.http_url,
             "grpc_url": o.grpc_url,
             "metrics_url": o.metrics_url,
-            "repository": str(o.repository.resolve()),
+            "repository": o.repository_arg,
             "log": str(o.log_path.resolve()),
             "model_control_mode": o.model_control_mode,
             "exit_timeout_secs": o.exit_timeout_secs,
