@@ -2,7 +2,9 @@
 
 ``interleaved`` measures one model level by level with both tools (``repeat`` rounds, alternating
 which goes first) and ``report`` compares them: a verdict per level (agree, client-bound,
-unstable, DISAGREE), a table, and a CSV beside the sweep's.
+unstable, DISAGREE), a table, and a CSV beside the sweep's. Both tools read Triton's statistics
+for the same windows they measure, so the report also puts the two server-side breakdowns
+(queue, compute input / infer / output, overhead, batch size) side by side.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def interleaved(cfg, console, state_dir, repeat: int = 1):
         theirs.points.append(Point(level, Measurement(
             requests=0, errors=0, duration_s=float("nan"), throughput=r.infer_per_s / bs, avg_ms=r.avg_ms,
             p50_ms=r.p50_ms, p95_ms=r.p95_ms, p99_ms=r.p99_ms, stable=r.stable, windows=0,
-            client_cpu_pct=float("nan")), bs))
+            client_cpu_pct=float("nan")), bs, r.server))
     return ours, theirs, results
 
 
@@ -108,6 +110,9 @@ def report(checks, console, out, name: str, tolerance_pct: float) -> int:
                          "bench_stable": p.m.stable, "pa_stable": r.stable, "pa_stability_pct": r.stability_pct,
                          "verdict": verdict})
         console.print(t)
+        console.print(breakdown_table(s, results))
+        for row, p, r in zip(rows[-len(results):], s.points, results):
+            row.update(breakdown_cells(p, r))
     path = out / f"{name}_vs_perf_analyzer.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["series"])
@@ -121,3 +126,38 @@ def report(checks, console, out, name: str, tolerance_pct: float) -> int:
                   f"; tritonctl bench and perf_analyzer differ by more than {tolerance_pct:g}% where the client "
                   "is not the bottleneck"))
     return code
+
+
+_PARTS_SHOWN = (("queue", "queue_ms"), ("in", "compute_input_ms"), ("infer", "compute_infer_ms"),
+                ("out", "compute_output_ms"), ("overhead", "overhead_ms"), ("server", "request_ms"))
+
+
+def breakdown_cells(p, r) -> dict:
+    """CSV columns: each tool's server-side parts (ms per request) and achieved batch size at one level."""
+    cells = {}
+    for tool, b in (("bench", p.server), ("pa", r.server)):
+        for _, attr in _PARTS_SHOWN:
+            cells[f"{tool}_server_{attr}"] = "" if b is None else round(getattr(b, attr), 4)
+        cells[f"{tool}_server_batch_size"] = "" if b is None or not b.executions else round(b.batch_size, 3)
+    return cells
+
+
+def breakdown_table(s, results):
+    """Triton's own split of the same levels as each tool measured it: cells "bench | perf_analyzer" (ms)."""
+    from rich.table import Table
+
+    t = Table(title=f"{s.label}: server-side breakdown, ms per request (tritonctl bench | perf_analyzer)",
+              title_justify="left")
+    for col in ("conc.", "client avg") + tuple(c for c, _ in _PARTS_SHOWN) + ("batch",):
+        t.add_column(col, justify="right")
+
+    def pair(a, b, fmt="{:.3f}"):
+        return " | ".join("-" if v is None or v != v else fmt.format(v) for v in (a, b))
+
+    for p, r in zip(s.points, results):
+        ours, theirs = p.server, r.server
+        cells = [pair(getattr(ours, attr, None), getattr(theirs, attr, None)) for _, attr in _PARTS_SHOWN]
+        batch = pair(ours.batch_size if ours and ours.executions else None,
+                     theirs.batch_size if theirs and theirs.executions else None, "{:.2f}")
+        t.add_row(str(p.concurrency), pair(p.m.avg_ms, r.avg_ms), *cells, batch)
+    return t

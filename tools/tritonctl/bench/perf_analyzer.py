@@ -10,7 +10,9 @@ and links the two libraries it needs under the names it asks for, from the
     libcudart.so.12  <- nvidia_pytriton.libs/libcudart-<hash>.so.12.*
 
 ``run`` then calls it with ``LD_LIBRARY_PATH`` pointing there, one concurrency level per call,
-with the same window and stability rule as ``tritonctl bench``, and parses its CSV (-f).
+with the same window and stability rule as ``tritonctl bench``, and parses its CSV (-f) and, from
+its console summary, the server's side (``parse_server``: inference / execution / request counts
+and the request latency split into overhead, queue, compute input, compute infer, compute output).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonctl.errors import ClientError
+from tritonctl.stats import Breakdown
 
 WHEEL_VERSION = "2.41.0"
 MEMBER = f"tritonclient-{WHEEL_VERSION}.data/data/bin/perf_analyzer"
@@ -112,6 +116,48 @@ class PaResult:
     stable: bool
     output: str = ""
     stability_pct: float = 10.0
+    server: Breakdown | None = None  # perf_analyzer's "Server:" summary of the same measurement
+
+
+_SERVER_COUNTS = {k: re.compile(rf"^\s*{k}:\s*(\d+)", re.M) for k in (
+    "Inference count", "Execution count", "Successful request count")}
+_SERVER_LATENCY = re.compile(
+    r"Avg request latency:\s*(\d+) usec \(overhead (\d+) usec \+ queue (\d+) usec \+ compute input (\d+) usec "
+    r"\+ compute infer (\d+) usec \+ compute output (\d+) usec\)")
+
+
+def parse_server(text: str, model: str = "", version: str = "") -> Breakdown | None:
+    """perf_analyzer's console summary -> the server's breakdown of its last measurement (None when absent).
+
+    perf_analyzer prints, per level::
+
+        Server:
+          Inference count: 3045
+          Execution count: 3045
+          Successful request count: 3045
+          Avg request latency: 885 usec (overhead 33 usec + queue 300 usec + compute input 27 usec +
+                                         compute infer 436 usec + compute output 87 usec)
+
+    (one line). Its overhead is what the four parts leave of the request latency, as ours.
+    """
+    lat = _SERVER_LATENCY.findall(text)
+    counts = {k: r.findall(text) for k, r in _SERVER_COUNTS.items()}
+    if not lat or not all(counts.values()):
+        return None
+    request, _overhead, queue, cin, cinf, cout = (int(v) / 1000.0 for v in lat[-1])
+    return Breakdown(model, version, requests=int(counts["Successful request count"][-1]), failures=0,
+                     inferences=int(counts["Inference count"][-1]), executions=int(counts["Execution count"][-1]),
+                     request_ms=request, queue_ms=queue, compute_input_ms=cin, compute_infer_ms=cinf,
+                     compute_output_ms=cout)
+
+
+_CLIENT_AVG = re.compile(r"^\s*Avg latency:\s*(\d+) usec", re.M)
+
+
+def parse_client_avg_ms(text: str) -> float:
+    """The client's average latency of the last measurement ("Avg latency: N usec"), ms; nan when absent."""
+    found = _CLIENT_AVG.findall(text)
+    return int(found[-1]) / 1000.0 if found else float("nan")
 
 
 def _shape_args(config: dict, dynamic_dim: int) -> list[str]:
@@ -170,10 +216,12 @@ def run(pa: PerfAnalyzer, model: str, url: str, protocol: str, concurrencies: li
                     with open(out, newline="") as f:
                         row = next(csv.DictReader(f))
                     us = lambda k: float(row.get(k) or "nan") / 1000.0  # noqa: E731 - CSV is in microseconds
-                    avg = sum(float(row.get(k) or 0) for k in (
-                        "Client Send", "Network+Server Send/Recv", "Client Recv")) / 1000.0
+                    avg = parse_client_avg_ms(proc.stdout)
+                    if avg != avg:  # no console summary: the CSV's client-side parts
+                        avg = sum(float(row.get(k) or 0) for k in (
+                            "Client Send", "Network+Server Send/Recv", "Client Recv")) / 1000.0
                     res = PaResult(c, float(row["Inferences/Second"]), us("p50 latency"), us("p95 latency"),
-                                   us("p99 latency"), avg, True, text, pct)
+                                   us("p99 latency"), avg, True, text, pct, parse_server(proc.stdout, model))
                     break
                 if "stable" not in text.lower():
                     raise ClientError(f"perf_analyzer failed (exit {proc.returncode}) at concurrency {c}: {text.strip()[-600:]}")
