@@ -145,7 +145,15 @@ class Breakdown:
 
 
 def diff(before: Snapshot, after: Snapshot, model: str, version: str) -> Breakdown:
-    """The breakdown of ``model`` ``version`` between two snapshots (zero requests: zeros, nan batch)."""
+    """The breakdown of ``model`` ``version`` between two snapshots (zero requests: zeros, nan batch).
+
+    ``version`` "" means the version of ``model`` that served the most requests in between (the one
+    the server's version policy picked for requests that named none).
+    """
+    if not str(version):
+        served = [(after[k].success_count - before.get(k, Counters()).success_count, k[1])
+                  for k in after if k[0] == model]
+        version = max(served)[1] if served else ""
     key = (model, str(version))
     if key not in after:
         have = ", ".join(f"{n}/{v}" for n, v in sorted(after)) or "none"

@@ -4,7 +4,8 @@ The closed loop itself is ``tritonctl.bench.sweep.measure_level`` (the one load 
 ``tritonctl bench``, ``tune`` and ``benchmarks/peers.py``); tune runs it in its fixed mode: a
 warm-up, then one window of ``duration`` seconds per concurrency, no stability rule. Throughput
 is samples per second (a request function returns the samples it carried) and the latencies are
-per request.
+per request. Triton's statistics are read around the window (``tritonctl.stats``): the window's
+``extra["server"]`` holds the server's per-request queue / compute / overhead and batch size.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from tritonctl.bench.stability import Measurement
 from tritonctl.bench.sweep import ModelPlan, Target, AioClient, measure_level
+from tritonctl.stats import WindowMarks
 
 
 @dataclass
@@ -45,14 +47,15 @@ class Window:
                    p99_ms=m.p99_ms, mean_ms=m.avg_ms, first_error=m.last_error, extra=dict(extra))
 
 
-async def measure_window(request, concurrency: int, duration: float, warmup: float = 1.0) -> Window:
+async def measure_window(request, concurrency: int, duration: float, warmup: float = 1.0, marks=None) -> Window:
     """One fixed window of the shared closed loop: ``warmup`` s unmeasured, ``duration`` s measured.
 
     Errors are counted, never raised; ``request`` is a zero-argument coroutine function that may
-    return the samples it carried.
+    return the samples it carried. ``marks`` (``tritonctl.stats.WindowMarks``) adds the server's breakdown.
     """
-    m = await measure_level(request, concurrency, duration, warmup, rule=None, raise_if_all_fail=False)
-    return Window.from_measurement(concurrency, m)
+    m = await measure_level(request, concurrency, duration, warmup, rule=None, raise_if_all_fail=False, mark=marks)
+    server = marks.breakdown(1) if marks is not None else None
+    return Window.from_measurement(concurrency, m, **({"server": server.as_dict()} if server else {}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,6 +91,11 @@ class TritonTarget:
             await self._client.close()
             self._client = None
 
+    @property
+    def client(self):
+        """The tritonclient asyncio client underneath (for Triton's statistics)."""
+        return self._client.client
+
     async def __call__(self) -> int:
         await self._send()
         return self.batch
@@ -99,6 +107,7 @@ def sweep_triton(url: str, protocol: str, model: str, inputs: dict[str, np.ndarr
 
     async def go():
         async with TritonTarget(url, protocol, model, inputs, outputs) as target:
-            return [await measure_window(target.__call__, c, duration, warmup) for c in concurrencies]
+            return [await measure_window(target.__call__, c, duration, warmup, WindowMarks(target.client, model, ""))
+                    for c in concurrencies]
 
     return asyncio.run(go())

@@ -72,6 +72,43 @@ def save_plot(results, budget, winner, path, title):
     plt.close(fig)
 
 
+def _server(w) -> dict | None:
+    return (w.extra or {}).get("server") if w is not None else None
+
+
+def explain_winner(results: list[Result], winner: Result, budget: float) -> list[str]:
+    """Why the winner won, in Triton's own numbers (``tritonctl.stats``, read around every window).
+
+    First the winner's request at its best level (queue, compute, overhead, batch, time outside the
+    server), then what changed against the best other candidate at the same concurrency: the parts
+    that moved most, e.g. ``queue 0.31 -> 0.02 ms``. Empty when the statistics were not read.
+    """
+    w = winner.best_window(budget)
+    s = _server(w)
+    if s is None:
+        return []
+    compute = s["compute_input_ms"] + s["compute_infer_ms"] + s["compute_output_ms"]
+    batch = f"{s['batch_size']:.1f}" if s["executions"] else "-"
+    lines = [f"why, in Triton's statistics at c={w.concurrency}: queue {s['queue_ms']:.2f} + compute {compute:.2f} "
+             f"(infer {s['compute_infer_ms']:.2f}) + overhead {s['overhead_ms']:.2f} = {s['request_ms']:.2f} ms in the "
+             f"server, {w.mean_ms - s['request_ms']:.2f} ms outside it; batch size {batch}"]
+    rivals = [(rw, r) for r in results if r is not winner and r.ok for rw in r.windows
+              if rw.concurrency == w.concurrency and rw.requests and _server(rw)]
+    if not rivals:
+        return lines
+    rw, rival = max(rivals, key=lambda x: x[0].throughput)
+    o = _server(rw)
+    moves = [(abs(s[k] - o[k]) / max(s[k], o[k], 1e-9), f"{label} {o[k]:.2f} -> {s[k]:.2f} ms")
+             for k, label in (("queue_ms", "queue"), ("compute_infer_ms", "compute infer"), ("overhead_ms", "overhead"),
+                              ("compute_input_ms", "compute input"), ("compute_output_ms", "compute output"))]
+    moves = [m for share, m in sorted(moves, reverse=True) if share >= 0.1][:3]
+    if o["executions"] and s["executions"]:
+        moves.append(f"batch {o['batch_size']:.1f} -> {s['batch_size']:.1f}")
+    lines.append(f"against the next best at c={w.concurrency} ({rival.candidate.label}, {rw.throughput:.0f} -> "
+                 f"{w.throughput:.0f} samples/s): " + (", ".join(moves) or "the same split"))
+    return lines
+
+
 def write_json(outcome: TuneOutcome, path: Path) -> None:
     budget = outcome.request.p99_budget_ms
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +137,8 @@ def show(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = No
     w = outcome.winner.best_window(r.p99_budget_ms)
     out.print(f"winner: {outcome.winner.candidate.label}: {w.throughput:.1f} samples/s at concurrency {w.concurrency}, "
               f"p99 {w.p99_ms:.1f} ms (budget {r.p99_budget_ms:g} ms)")
+    for line in explain_winner(outcome.results, outcome.winner, r.p99_budget_ms):
+        out.print(line, markup=False, highlight=False)
     if outcome.written:
         out.print("written: " + ", ".join(outcome.written))
         if outcome.rebuild_needed:
