@@ -110,6 +110,10 @@ class TorchServe:
         env = dict(os.environ, PATH=f"{self.venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(self.workdir / "logs"),
                    METRICS_LOCATION=str(self.workdir / "logs"))
         env.pop("PYTHONPATH", None)
+        # TorchServe refuses to start while a pid file sits in the temp dir: one temp dir each, so
+        # this one runs beside any other TorchServe (a benchmark's, another verify's).
+        (self.workdir / "tmp").mkdir(exist_ok=True)
+        env["TMPDIR"] = env["TEMP"] = str(self.workdir / "tmp")
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 [str(exe), "--start", "--foreground", "--ncs", "--model-store", str(store), "--ts-config", str(props),
