@@ -1,0 +1,274 @@
+"""The repository travels: pushed to a real S3 API (moto on the loopback), served by the real
+Triton from ``s3://127.0.0.1:PORT/bucket/path``, updated under load while Triton polls the bucket,
+and the Python pipeline served by a Python environment that has no Pillow."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from s3kit import start_s3, stop_s3  # noqa: E402
+from serverkit import ROOT, Served, free_ports, run_tritonctl, start_server, stop_server  # noqa: E402
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BUCKET = "triton"
+SAMPLES = sorted((ROOT / "examples" / "digits_samples").glob("*_label*.png"))
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = start_s3(tmp_path_factory.mktemp("moto"))
+    server.client().create_bucket(Bucket=BUCKET)
+    mp = pytest.MonkeyPatch()
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        mp.delenv(key)
+    for key, value in server.env().items():
+        if key.startswith("AWS_"):
+            mp.setenv(key, value)  # tritonctl push/serve and the tritonserver they start read these
+    try:
+        yield server
+    finally:
+        mp.undo()
+        stop_s3(server)
+
+
+def label_of(path: Path) -> str:
+    return re.search(r"label(\d)", path.name).group(1)
+
+
+def pipeline_reads_digits(url: str, protocol: str) -> None:
+    from tritonctl import client as tc
+
+    with tc.closing(tc.make_client(url, protocol)) as c:
+        for png in SAMPLES[:4]:
+            out = tc.infer(c, "digits_pipeline", {"IMAGE": tc.encode_image(png.read_bytes())})
+            assert out["LABELS"][0][0].decode() == label_of(png), png.name
+
+
+# ------------------------------------------------------------------------------------------------
+def test_triton_serves_the_pushed_example_repository_from_s3(s3, example_repo, eager_models, tmp_path):
+    from tritonctl import client as tc
+
+    url = s3.url(BUCKET, "examples")
+    r = run_tritonctl("push", str(example_repo), url, timeout=600)
+    assert r.returncode == 0, r.stderr
+    check = run_tritonctl("check", url, timeout=600)
+    assert check.returncode == 0 and " 0 error(s)" in check.stdout, check.stdout + check.stderr
+    served = start_server(url, tmp_path / "serve")
+    try:
+        x = np.random.default_rng(7).random((3, 1, 28, 28), dtype=np.float32)
+        import torch
+
+        with torch.no_grad():
+            expected = eager_models("digits")(torch.from_numpy(x)).numpy()
+        for protocol in ("grpc", "http"):
+            with tc.closing(tc.make_client(served.url(protocol), protocol)) as c:
+                got = tc.infer(c, "digits", {"image": x})["logits"]
+            np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-3)
+            pipeline_reads_digits(served.url(protocol), protocol)
+    finally:
+        stop_server(served)
+
+
+# ------------------------------------------------------------------------------------------------
+SPEC = """repository: model_repository
+models:
+  - name: linear
+    source: examples.linear:build
+    inputs: [{name: x, dtype: float32, shape: [10]}]
+    outputs: [{name: y, dtype: float32, shape: [2]}]
+    formats: [onnx]
+"""
+
+
+def eager_linear(project: Path):
+    """The module examples/linear.py of `project` builds now (imported by path, fresh)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"linear_{time.monotonic_ns()}", project / "examples" / "linear.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build().eval()
+
+
+class SteadyLoad:
+    """Two client threads (gRPC and HTTP) sending the same input back to back; every failure kept."""
+
+    def __init__(self, served: Served, x: np.ndarray):
+        self.served, self.x = served, x
+        self.stop = threading.Event()
+        self.failures: list[str] = []
+        self.count = 0
+        self.last: dict[str, np.ndarray] = {}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in ("grpc", "http")]
+
+    def _run(self, protocol: str) -> None:
+        from tritonctl import client as tc
+
+        with tc.closing(tc.make_client(self.served.url(protocol), protocol)) as c:
+            while not self.stop.is_set():
+                try:
+                    y = tc.infer(c, "linear", {"x": self.x})["y"]
+                    with self.lock:
+                        self.count += 1
+                        self.last[protocol] = y
+                except Exception as exc:  # every kind of failure counts
+                    with self.lock:
+                        self.failures.append(f"{protocol}: {exc}")
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+    def requests_after(self, n: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        start = self.count
+        while self.count < start + n:
+            assert time.monotonic() < deadline, f"load stalled at {self.count} requests; failures: {self.failures[:3]}"
+            time.sleep(0.05)
+
+
+def test_a_rebuilt_model_pushed_while_triton_polls_the_bucket_goes_live_without_a_failed_request(s3, tmp_path):
+    from tritonctl import client as tc
+
+    project = tmp_path / "project"
+    (project / "examples").mkdir(parents=True)
+    shutil.copyfile(ROOT / "examples" / "linear.py", project / "examples" / "linear.py")
+    (project / "examples" / "__init__.py").write_text("")
+    (project / "models.yaml").write_text(SPEC)
+    repo = project / "model_repository"
+    r = run_tritonctl("build", str(project / "models.yaml"), timeout=600)
+    assert r.returncode == 0, r.stderr
+    v1 = eager_linear(project)
+    url = s3.url(BUCKET, "polled")
+    assert run_tritonctl("push", str(repo), url).returncode == 0
+    served = start_server(url, tmp_path / "serve", "--model-control-mode", "poll", "--poll-secs", "1")
+    x = np.random.default_rng(3).random((2, 10), dtype=np.float32)
+    import torch
+
+    with torch.no_grad():
+        y1 = v1(torch.from_numpy(x)).numpy()
+    try:
+        with SteadyLoad(served, x) as load:
+            load.requests_after(20)
+            np.testing.assert_allclose(load.last["grpc"], y1, atol=1e-5)
+            # rebuild: other weights, so the new version's answers are told apart
+            src = project / "examples" / "linear.py"
+            src.write_text(src.read_text().replace("torch.manual_seed(seed)", "torch.manual_seed(seed + 100)"))
+            r = run_tritonctl("build", str(project / "models.yaml"), timeout=600)
+            assert r.returncode == 0 and (repo / "linear" / "2").is_dir(), r.stdout + r.stderr
+            r = run_tritonctl("push", str(repo), url)
+            assert r.returncode == 0 and "pinned to v1" in r.stdout, r.stdout + r.stderr
+            with torch.no_grad():
+                y2 = eager_linear(project)(torch.from_numpy(x)).numpy()
+            assert not np.allclose(y1, y2)
+            with tc.closing(tc.make_client(served.http_url, "http")) as c:
+                deadline = time.monotonic() + 120
+                while True:  # wait on state: version 2 ready, version 1 gone
+                    states = {m["version"]: m["state"] for m in tc.repository_index(c) if m["name"] == "linear"}
+                    if states.get("2") == "READY" and states.get("1") != "READY":
+                        break
+                    assert time.monotonic() < deadline, f"version 2 not live: {states}\n{served.log()}"
+                    time.sleep(0.2)
+            load.requests_after(40)
+            with load.lock:
+                served_now = dict(load.last)
+        assert load.failures == [], load.failures[:5]
+        for protocol, y in served_now.items():
+            np.testing.assert_allclose(y, y2, atol=1e-5, err_msg=protocol)
+    finally:
+        stop_server(served)
+
+
+# ------------------------------------------------------------------------------------------------
+def python_without_pillow(where: Path) -> Path:
+    """A virtual environment of this Python whose site-packages mirrors ours, minus Pillow."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    ours = Path(sysconfig.get_paths()["purelib"])
+    for entry in ours.iterdir():
+        if entry.name == "PIL" or entry.name.lower().startswith("pillow"):
+            continue
+        (site / entry.name).symlink_to(entry)
+    return python
+
+
+def serve_with(python: Path, repo: Path, workdir: Path, *extra: str, timeout: float = 300) -> Served:
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = free_ports(3)
+    output = workdir / "serve.out"
+    cmd = [str(python), "-m", "tritonctl", "serve", str(repo), "--http-port", str(ports[0]), "--grpc-port", str(ports[1]),
+           "--metrics-port", str(ports[2]), "--address", "127.0.0.1", "--state-dir", str(workdir / "state"),
+           "--exit-timeout", "5", *extra]
+    with open(output, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    served = Served(proc, repo, workdir / "state", output, *ports)
+    deadline = time.monotonic() + timeout
+    while "serving; press Ctrl-C" not in output.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_server(served)
+            pytest.fail(f"serve did not start:\n{served.log()}")
+        time.sleep(0.25)
+    return served
+
+
+def test_the_pipeline_answers_right_from_a_python_without_pillow(example_repo, tmp_path):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from tritonctl import client as tc
+
+    python = python_without_pillow(tmp_path / "nopil")
+    probe = subprocess.run([str(python), "-c", "import PIL"], capture_output=True, text=True)
+    assert probe.returncode != 0 and "No module named 'PIL'" in probe.stderr
+    repo = tmp_path / "repo"
+    for name in ("digits", "digits_preprocess", "digits_postprocess", "digits_pipeline"):
+        shutil.copytree(example_repo / name, repo / name)
+    # the control: the same Python model without its vendored packages
+    bare = repo / "digits_preprocess_bare"
+    shutil.copytree(example_repo / "digits_preprocess", bare)
+    for vdir in [p for p in bare.iterdir() if p.is_dir()]:
+        for p in vdir.iterdir():
+            if p.name not in ("model.py", "build.json"):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    cfg = text_format.Parse((bare / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    cfg.name = "digits_preprocess_bare"
+    (bare / "config.pbtxt").write_text(text_format.MessageToString(cfg))
+
+    served = serve_with(python, repo, tmp_path / "serve", "--keep-going")
+    try:
+        for protocol in ("grpc", "http"):
+            pipeline_reads_digits(served.url(protocol), protocol)
+        with tc.closing(tc.make_client(served.http_url, "http")) as c:
+            index = {m["name"]: m for m in tc.repository_index(c)}
+        assert index["digits_preprocess"]["state"] == "READY"
+        assert index["digits_preprocess_bare"]["state"] == "UNAVAILABLE"
+        assert "PIL" in index["digits_preprocess_bare"].get("reason", ""), index["digits_preprocess_bare"]
+    finally:
+        stop_server(served)
+    warned = run_tritonctl("check", str(repo))
+    assert "digits_preprocess_bare/1/model.py: warning: imports 'PIL'" in warned.stdout, warned.stdout
+    assert "digits_preprocess/1/model.py" not in warned.stdout
