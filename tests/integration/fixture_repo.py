@@ -83,13 +83,21 @@ def linear_config(name: str, platform: str, in_name="x", out_name="y", max_batch
 
 
 SLOW_MODEL = '''
+import json
+import os
 import time
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
 class TritonPythonModel:
+    def initialize(self, args):
+        params = json.loads(args["model_config"]).get("parameters", {})
+        self.started_dir = params.get("started_dir", {}).get("string_value", "")
+
     def execute(self, requests):
+        if self.started_dir:  # a state the test can wait on: this execution has begun
+            open(os.path.join(self.started_dir, f"{os.getpid()}-{time.monotonic_ns()}"), "w").close()
         time.sleep(1.0)
         out = []
         for r in requests:
@@ -99,8 +107,10 @@ class TritonPythonModel:
 '''
 
 
-def write_slow_model(root: Path) -> None:
-    """`slow`: a Python model that takes 1 s per execution (for shutdown-with-requests-in-flight)."""
+def write_slow_model(root: Path, started_dir: Path | None = None) -> None:
+    """`slow`: a Python model that takes 1 s per execution (for shutdown-with-requests-in-flight);
+    with ``started_dir``, each execution first drops a file there, so a test can wait until its
+    requests are really executing instead of sleeping and hoping."""
     (root / "slow" / "1").mkdir(parents=True, exist_ok=True)
     (root / "slow" / "1" / "model.py").write_text(SLOW_MODEL)
     cfg = mc.ModelConfig(
@@ -111,6 +121,9 @@ def write_slow_model(root: Path) -> None:
         output=[out("y", mc.TYPE_FP32, [4])],
     )
     cfg.instance_group.add(count=4, kind=mc.ModelInstanceGroup.KIND_CPU)
+    if started_dir is not None:
+        started_dir.mkdir(parents=True, exist_ok=True)
+        cfg.parameters["started_dir"].string_value = str(started_dir)
     write_config(root / "slow", cfg)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 import urllib.request
@@ -23,6 +24,16 @@ from tritonctl.errors import ClientError
 pytestmark = pytest.mark.integration
 
 X = np.linspace(-1, 1, 30, dtype=np.float32).reshape(3, 10)
+
+
+def wait_until(condition, timeout: float, interval: float = 0.02) -> bool:
+    """Poll a state until it holds or `timeout` passes; returns the last answer."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 def index(served) -> dict:
@@ -73,9 +84,7 @@ def test_load_and_unload_through_the_repository_api(explicit_server):
         np.testing.assert_allclose(tc.infer(g, "linear_ab", {"x": X}, version="2")["y"], eager_outputs(Linear(1, scale=3.0), X)[0], atol=1e-5)
         res = run_tritonctl("unload", "linear_ab", "--url", f"http://{s.http_url}")
         assert res.returncode == 0 and "unloaded linear_ab" in res.stdout, res.stderr
-        deadline = time.monotonic() + 30
-        while g.is_model_ready("linear_ab") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not g.is_model_ready("linear_ab"), 30, 0.2)
         with pytest.raises(ClientError):
             tc.infer(g, "linear_ab", {"x": X})
         res = run_tritonctl("infer", "linear_ab", "--url", s.grpc_url, "--load", "--version", "1")
@@ -83,14 +92,20 @@ def test_load_and_unload_through_the_repository_api(explicit_server):
         res = run_tritonctl("load", "no_such_model", "--url", s.grpc_url)
         assert res.returncode == 1 and "no_such_model" in res.stderr
     finally:
-        g.close()
+        # the module's server goes back to what the fixture promised: only `linear` loaded
+        try:
+            g.unload_model("linear_ab")
+            wait_until(lambda: not g.is_model_ready("linear_ab"), 60, 0.2)
+        finally:
+            g.close()
 
 
 def test_sigterm_lets_in_flight_requests_finish_and_leaves_no_stub(tmp_path):
     """A short-lived server: three 1-second requests in flight when serve gets SIGTERM."""
     repo = tmp_path / "repo"
     repo.mkdir()
-    write_slow_model(repo)
+    started = tmp_path / "started"
+    write_slow_model(repo, started)
     served = start_server(repo, tmp_path)
     try:
         assert len(served.stub_pids()) == 4, "instance_group count 4: four stub processes"
@@ -105,8 +120,10 @@ def test_sigterm_lets_in_flight_requests_finish_and_leaves_no_stub(tmp_path):
 
         with ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(call, i) for i in range(3)]
-            time.sleep(0.4)  # the requests are now executing (each takes 1 s)
-            served.proc.send_signal(__import__("signal").SIGTERM)
+            # the state to wait for: all three executions have begun (each then takes 1 s)
+            wait_until(lambda: len(list(started.iterdir())) == 3 or any(f.done() for f in futures), 120)
+            assert len(list(started.iterdir())) == 3, [f.result() for f in futures if f.done()]
+            served.proc.send_signal(signal.SIGTERM)
             results = [f.result(timeout=60) for f in futures]
         for i, y in enumerate(results):
             np.testing.assert_array_equal(y, (data + i) * 2)
@@ -127,6 +144,7 @@ def test_poll_mode_publishes_a_new_version_with_zero_failed_requests(tmp_path):
     want_v1 = eager_outputs(Linear(0), X)[0]
     want_v2 = eager_outputs(Linear(7, scale=2.0), X)[0]
     seen = {"v1": 0, "v2": 0, "other": 0}
+    per_protocol = {"grpc": 0, "http": 0}
     failures: list = []
     stop = threading.Event()
 
@@ -141,6 +159,7 @@ def test_poll_mode_publishes_a_new_version_with_zero_failed_requests(tmp_path):
                     continue
                 key = "v1" if np.allclose(y, want_v1, atol=1e-5) else "v2" if np.allclose(y, want_v2, atol=1e-5) else "other"
                 seen[key] += 1
+                per_protocol[protocol] += 1
         finally:
             c.close()
 
@@ -148,15 +167,13 @@ def test_poll_mode_publishes_a_new_version_with_zero_failed_requests(tmp_path):
     try:
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        # both protocols are answering version 1 before version 2 appears
+        wait_until(lambda: min(per_protocol.values()) >= 5 or failures, 60)
         # publish version 2 the way the build does: write elsewhere, then rename into place
         staging = tmp_path / "staging"
         export_onnx(Linear(7, scale=2.0), (x,), staging / "model.onnx", ["x"], ["y"])
         os.rename(staging, repo / "live" / "2")
-        deadline = time.monotonic() + 60
-        while seen["v2"] < 20 and time.monotonic() < deadline and not failures:
-            time.sleep(0.2)
-        time.sleep(0.5)
+        wait_until(lambda: seen["v2"] >= 20 or failures, 120, 0.1)
     finally:
         stop.set()
         for t in threads:
@@ -199,5 +216,93 @@ def test_models_that_fail_to_load_are_reported_and_the_others_keep_serving(tmp_p
             np.testing.assert_allclose(tc.infer(c, "linear", {"x": X})["y"], eager_outputs(Linear(0), X)[0], atol=1e-5)
         finally:
             c.close()
+    finally:
+        stop_server(served)
+
+
+class Traffic:
+    """Closed-loop requests to `linear` from one thread per protocol; counts answers and errors."""
+
+    def __init__(self, served, protocols=("grpc", "http")):
+        self.served, self.ok, self.errors = served, 0, []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in protocols]
+
+    def _run(self, protocol):
+        c = tc.make_client(self.served.url(protocol), protocol)
+        try:
+            while not self.stop.is_set():
+                try:
+                    y = tc.infer(c, "linear", {"x": X})["y"]
+                    np.testing.assert_allclose(y, eager_outputs(Linear(0), X)[0], atol=1e-5)
+                    self.ok += 1
+                except Exception as exc:  # collected: the test decides which errors are expected
+                    self.errors.append(exc)
+                    time.sleep(0.05)  # a dead server refuses at once: do not spin
+        finally:
+            c.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in self.threads), "a client hung on a dead server"
+
+
+def linear_repo(root, instances: int = 1):
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    repo = root / "repo"
+    export_onnx(Linear(0), (torch.randn(2, 10),), repo / "linear" / "1" / "model.onnx", ["x"], ["y"])
+    group = mc.ModelInstanceGroup(count=instances, kind=mc.ModelInstanceGroup.KIND_CPU)
+    write_config(repo / "linear", linear_config("linear", "onnxruntime_onnx", instance_group=[group]))
+    return repo
+
+
+def test_a_tritonserver_killed_under_load_is_reported_and_serve_exits_non_zero(tmp_path):
+    served = start_server(linear_repo(tmp_path), tmp_path)
+    try:
+        stubs = served.stub_pids()
+        assert stubs
+        with Traffic(served) as traffic:
+            assert wait_until(lambda: traffic.ok >= 10 or traffic.errors, 120), "no traffic got through"
+            assert not traffic.errors, traffic.errors[:3]
+            pid = json.loads((served.state_dir / "server.pid").read_text())["pid"]
+            os.kill(pid, signal.SIGKILL)
+            code = served.proc.wait(timeout=120)
+        out = served.output.read_text()
+        assert code == 1, out
+        assert f"tritonserver exited with status {-signal.SIGKILL}" in out, out
+        assert traffic.errors, "requests after the kill should fail, not hang"
+        # nothing is left behind: the stubs of the dead server go too
+        assert wait_until(lambda: served.stub_pids() == [], 60, 0.2), served.stub_pids()
+    finally:
+        stop_server(served)
+
+
+def test_a_stub_killed_under_load_fails_its_requests_clearly_and_serve_keeps_running(tmp_path):
+    """One model instance, so one stub. Triton 2.51's Python backend notices the stub died and
+    fails every request for that instance with a message naming the model and the dead stub; it
+    does not start a new stub (seen here: still failing 120 s later), and serve keeps running
+    (docs/serve.md says so and what to do). The server itself stays live."""
+    served = start_server(linear_repo(tmp_path, instances=1), tmp_path)
+    try:
+        (stub,) = served.stub_pids()
+        with Traffic(served) as traffic:
+            assert wait_until(lambda: traffic.ok >= 10 or traffic.errors, 120), "no traffic got through"
+            assert not traffic.errors, traffic.errors[:3]
+            os.kill(stub, signal.SIGKILL)
+            assert wait_until(lambda: len(traffic.errors) >= 5, 60), "killing the stub should fail requests"
+        assert served.proc.poll() is None, served.log()
+        for e in traffic.errors:
+            assert isinstance(e, ClientError) and "'linear'" in str(e) and "not healthy" in str(e), e
+        with urllib.request.urlopen(f"http://{served.http_url}/v2/health/live", timeout=10) as resp:
+            assert resp.status == 200
+        assert stub not in served.stub_pids()
     finally:
         stop_server(served)
