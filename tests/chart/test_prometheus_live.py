@@ -157,8 +157,8 @@ class Load:
     async def _run(self):
         client = self.sweep.AioClient(self.target, LOAD_CONCURRENCY + 1)
         try:
-            good = self.sweep.measure_level(client.request(self.plan, ""), LOAD_CONCURRENCY, window_s=600, warmup_s=0)
-            bad = self.sweep.measure_level(client.request(self.bad, ""), 1, window_s=600, warmup_s=0,
+            good = self.sweep.measure_level(self.plan.send_on(client), LOAD_CONCURRENCY, window_s=600, warmup_s=0)
+            bad = self.sweep.measure_level(self.bad.send_on(client), 1, window_s=600, warmup_s=0,
                                            raise_if_all_fail=False)
             return await asyncio.gather(good, bad)
         finally:

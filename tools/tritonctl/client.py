@@ -1,6 +1,9 @@
-"""Small helpers over tritonclient, shared by `tritonctl infer`, the demo, the load test and bench.
+"""The one client layer over tritonclient: a sync face and an async face, for every caller.
 
-Everything here speaks to a server exactly as any client would (the local Triton or a cluster):
+The sync face (``make_client`` + functions) serves the CLI (infer, load, unload), the demo, the
+launcher's health checks (``server.health``) and tune's repository API calls; the async face
+(``AioClient``) sends the closed-loop load of bench, tune and the peer benchmark. Both speak to
+a server exactly as any client would (the local Triton or a cluster):
 
     from tritonctl import client as tc
     c = tc.make_client("localhost:8001", "grpc")          # or "http://localhost:8000"
@@ -8,6 +11,10 @@ Everything here speaks to a server exactly as any client would (the local Triton
     arrays = tc.random_inputs(cfg, batch_size=4)         # valid random tensors by input name
     outputs = tc.infer(c, "digits", arrays)              # {output name: numpy array}
     image = tc.encode_image("seven.png")                 # [1, 1] BYTES tensor for digits_pipeline
+    tc.load_model(c, "digits", config=message)            # explicit mode, with a ModelConfig override
+
+    async with tc.AioClient(Target("grpc", "localhost:8001"), concurrency=16) as ac:
+        send = ac.request("digits", arrays, ["logits"])    # built once; each ``await send()`` is one request
 
 ``tritonclient`` is imported lazily, so importing this module is cheap.
 """
@@ -21,39 +28,20 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from tritonctl.endpoints import DEFAULT_URLS, PROTOCOLS, split_url  # noqa: F401 - re-exported for callers
+from tritonctl import dtypes
+from tritonctl.dtypes import wire_dtype  # noqa: F401 - re-exported for callers
+from tritonctl.endpoints import DEFAULT_URLS, PROTOCOLS, Target, split_url  # noqa: F401 - re-exported for callers
 from tritonctl.errors import ClientError
+from tritonctl.shapes import DYNAMIC_DIM
 
-# Triton data types (config form TYPE_X and wire form X) -> numpy
-_NUMPY = {
-    "BOOL": np.bool_,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "BYTES": np.object_,
-    "STRING": np.object_,
-}
-
-
-def wire_dtype(data_type: str) -> str:
-    """'TYPE_FP32' or 'FP32' -> 'FP32'; 'TYPE_STRING' -> 'BYTES' (the name on the wire)."""
-    t = data_type[5:] if data_type.startswith("TYPE_") else data_type
-    return "BYTES" if t == "STRING" else t
 
 
 def numpy_dtype(data_type: str) -> np.dtype:
-    t = wire_dtype(data_type)
-    if t not in _NUMPY:
+    """numpy dtype of a Triton type (config or wire name); ClientError when numpy has none."""
+    dtype = dtypes.numpy_dtype(data_type)
+    if dtype is None:
         raise ClientError(f"data type {data_type} has no numpy equivalent here")
-    return np.dtype(_NUMPY[t])
+    return dtype
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,10 +139,39 @@ def get_metadata(client, model: str, version: str = "") -> dict:
     return meta
 
 
+def config_message(config: Mapping):
+    """A config dict (``get_config``, Triton's field names) -> ``model_config_pb2.ModelConfig``."""
+    from google.protobuf import json_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    return json_format.ParseDict(dict(config), mc.ModelConfig(), ignore_unknown_fields=True)
+
+
+def get_config_message(client, model: str, version: str = ""):
+    """The served model config as a ``model_config_pb2.ModelConfig``."""
+    return config_message(get_config(client, model, version))
+
+
+def load_model(client, model: str, config=None) -> None:
+    """Load (or reload) ``model`` through the repository API (explicit mode); ``config``: a
+    ``ModelConfig`` Triton serves instead of the repository's config.pbtxt (the files stay)."""
+    if config is None:
+        call(f"load model '{model}'", client.load_model, model)
+        return
+    from google.protobuf import json_format
+
+    text = json_format.MessageToJson(config, preserving_proto_field_name=True, indent=None)
+    call(f"load model '{model}'", client.load_model, model, config=text)
+
+
+def unload_model(client, model: str, unload_dependents: bool = False) -> None:
+    call(f"unload model '{model}'", client.unload_model, model, unload_dependents=unload_dependents)
+
+
 # ---------------------------------------------------------------------------------------------
 # inputs
 # ---------------------------------------------------------------------------------------------
-def input_shapes(config: Mapping, batch_size: int = 1, dynamic: int = 8) -> dict[str, list[int]]:
+def input_shapes(config: Mapping, batch_size: int = 1, dynamic: int = DYNAMIC_DIM.opt) -> dict[str, list[int]]:
     """Concrete request shapes: batch dimension first when batching, every -1 replaced by ``dynamic``."""
     mbs = int(config.get("max_batch_size", 0) or 0)
     if mbs == 0 and batch_size != 1:
@@ -173,7 +190,7 @@ def random_inputs(
     batch_size: int = 1,
     *,
     rng: np.random.Generator | None = None,
-    dim_range: tuple[int, int] = (1, 16),
+    dim_range: tuple[int, int] = (DYNAMIC_DIM.min, DYNAMIC_DIM.max),
     int_range: tuple[int, int] = (0, 2),
     value_ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, np.ndarray]:
@@ -313,3 +330,64 @@ def parse_classes(entries: np.ndarray) -> list[list[tuple[float, int, str]]]:
             parsed.append((float(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else parts[1]))
         rows.append(parsed)
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the async face: tritonclient's grpc.aio / http.aio for closed-loop load
+# ---------------------------------------------------------------------------------------------
+class AioClient:
+    """tritonclient's asyncio client for one ``Target`` (bench, tune and the peer benchmark).
+
+    ``request()`` builds a request once (binary tensors both ways, so both protocols carry the
+    same bytes) and returns a zero-argument coroutine function sending it: the client spends its
+    time on the wire, not in building requests. Use inside one event loop.
+    """
+
+    def __init__(self, target: Target, concurrency: int = 1):
+        self.target = target
+        if target.protocol == "grpc":
+            import tritonclient.grpc.aio as mod
+
+            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl)
+        elif target.protocol == "http":
+            import tritonclient.http.aio as mod
+
+            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl, conn_limit=max(100, concurrency))
+        else:
+            raise ClientError(f"protocol '{target.protocol}' is not one of {', '.join(PROTOCOLS)}")
+        self.mod = mod
+
+    def request(self, model: str, arrays: Mapping[str, np.ndarray], outputs: Iterable[str] = (), version: str = "",
+                datatypes: Mapping[str, str] | None = None):
+        """A zero-argument coroutine function sending one prepared request to ``model``.
+
+        ``datatypes`` (input name -> wire datatype) defaults to each array's own dtype.
+        """
+        from tritonclient.utils import np_to_triton_dtype
+
+        mod, http = self.mod, self.target.protocol == "http"
+        inputs = []
+        for name, arr in arrays.items():
+            i = mod.InferInput(name, list(arr.shape), (datatypes or {}).get(name) or np_to_triton_dtype(arr.dtype))
+            if http:
+                i.set_data_from_numpy(arr, binary_data=True)
+            else:
+                i.set_data_from_numpy(arr)
+            inputs.append(i)
+        requested = [mod.InferRequestedOutput(o, binary_data=True) if http else mod.InferRequestedOutput(o)
+                     for o in outputs]
+        client, version = self.client, str(version or "")
+
+        def send():
+            return client.infer(model, inputs, model_version=version, outputs=requested)
+
+        return send
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def __aenter__(self) -> "AioClient":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

@@ -85,7 +85,7 @@ def _warmups(m: ModelSpec, input_names: list[str]) -> list[mc.ModelWarmup]:
         inputs = {}
         for t, name in zip(m.inputs, input_names):
             # Warm up at the optimal value of each dynamic dim.
-            dims = [t.range.opt[i] if (d == -1 and t.range) else (8 if d == -1 else d) for i, d in enumerate(t.shape)]
+            dims = [t.dim_range(i).opt for i in range(len(t.shape))]
             inputs[name] = mc.ModelWarmup.Input(
                 data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=dims, random_data=True
             )

@@ -29,22 +29,12 @@ from pydantic import (
 )
 
 from tritonctl import exporters
+from tritonctl.dtypes import SPEC_TO_TRITON
 from tritonctl.errors import SpecError
+from tritonctl.shapes import DYNAMIC_DIM, DimLengths
 
-# Triton's TYPE_* names, keyed by the numpy-style names the spec uses.
-DTYPES = {
-    "bool": "TYPE_BOOL",
-    "uint8": "TYPE_UINT8",
-    "int8": "TYPE_INT8",
-    "int16": "TYPE_INT16",
-    "int32": "TYPE_INT32",
-    "int64": "TYPE_INT64",
-    "float16": "TYPE_FP16",
-    "bfloat16": "TYPE_BF16",
-    "float32": "TYPE_FP32",
-    "float64": "TYPE_FP64",
-    "string": "TYPE_STRING",
-}
+# Triton's TYPE_* names, keyed by the numpy-style names the spec uses (tritonctl.dtypes).
+DTYPES = SPEC_TO_TRITON
 Dtype = Literal[tuple(DTYPES)]  # type: ignore[valid-type]
 Format = Literal[exporters.FORMATS]  # type: ignore[valid-type]  # one exporter unit per format
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -105,11 +95,19 @@ class TensorSpec(_Strict):
                     raise ValueError(f"range dim {i} must equal the fixed shape dim {d} (or make the dim -1)")
         return self
 
-    def dim_values(self, dim: int) -> list[int]:
-        """The values a dynamic dim is tested at (min, opt, max; defaults 1, 8, 32)."""
+    def dim_range(self, dim: int) -> DimLengths:
+        """(min, opt, max) of dimension ``dim``: the spec's range, else ``shapes.DYNAMIC_DIM``
+        for a dynamic dim; a fixed dim is its own min, opt and max."""
+        d = self.shape[dim]
+        if d != -1:
+            return DimLengths(d, d, d)
         if self.range is None:
-            return [1, 8, 32]
-        return sorted({self.range.min[dim], self.range.opt[dim], self.range.max[dim]})
+            return DYNAMIC_DIM
+        return DimLengths(self.range.min[dim], self.range.opt[dim], self.range.max[dim])
+
+    def dim_values(self, dim: int) -> list[int]:
+        """The values a dimension is tested at: its distinct min, opt and max."""
+        return sorted(set(self.dim_range(dim)))
 
     @property
     def dynamic(self) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonctl.errors import ClientError
+from tritonctl.shapes import DYNAMIC_DIM
 from tritonctl.stats import Breakdown
 
 WHEEL_VERSION = "2.41.0"
@@ -192,7 +193,7 @@ def command(pa: PerfAnalyzer, model: str, url: str, protocol: str, concurrency: 
 
 def run(pa: PerfAnalyzer, model: str, url: str, protocol: str, concurrencies: list[int], *, batch_size: int = 1,
         window_ms: int = 2000, stability_pct: float = 10.0, max_trials: int = 10, config: dict | None = None,
-        dynamic_dim: int = 16, progress=None) -> list[PaResult]:
+        dynamic_dim: int = DYNAMIC_DIM.opt, progress=None) -> list[PaResult]:
     """perf_analyzer at each concurrency.
 
     A level that does not stabilize is retried with a window twice as long, then also with twice

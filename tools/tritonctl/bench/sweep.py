@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tritonctl.bench.stability import Measurement, StabilityRule, Window, merge
+from tritonctl.client import AioClient
 from tritonctl.endpoints import Target, parse_target  # noqa: F401 - bench's targets
 from tritonctl.errors import ClientError
+from tritonctl.shapes import DYNAMIC_DIM
 from tritonctl.stats import Breakdown, WindowMarks
 
 #: client CPU (% of one core) above which a level counts as limited by the client. The client is
@@ -66,13 +68,17 @@ class ModelPlan:
     outputs: list[str]
     batch_size: int
 
+    def send_on(self, client: AioClient, version: str = ""):
+        """The zero-argument coroutine function sending this request through ``client``."""
+        return client.request(self.model, self.arrays, self.outputs, version, self.datatypes)
+
 
 def _sample_files(samples: str | None) -> list[str]:
     folder = samples or ""
     return sorted(glob.glob(os.path.join(folder, "*.png")) + glob.glob(os.path.join(folder, "*.jpg")))
 
 
-def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, dynamic_dim: int = 16,
+def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, dynamic_dim: int = DYNAMIC_DIM.opt,
             samples: str | None = None) -> ModelPlan:
     """Check ``model`` is ready at ``target`` and build one valid request from its metadata."""
     from tritonctl import client as tc
@@ -123,49 +129,6 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
 
 
 # ------------------------------------------------------------------------------------------
-# the asyncio clients
-# ------------------------------------------------------------------------------------------
-class AioClient:
-    """A thin adapter over tritonclient's grpc.aio / http.aio clients (bench, tune and peers send through it)."""
-
-    def __init__(self, target: Target, concurrency: int = 1):
-        self.target = target
-        if target.protocol == "grpc":
-            import tritonclient.grpc.aio as mod
-
-            self.mod = mod
-            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl)
-        else:
-            import tritonclient.http.aio as mod
-
-            self.mod = mod
-            self.client = mod.InferenceServerClient(url=target.url, ssl=target.ssl, conn_limit=max(100, concurrency))
-
-    def request(self, plan: ModelPlan, requested_version: str):
-        """A zero-argument coroutine factory sending one prepared request."""
-        mod, http = self.mod, self.target.protocol == "http"
-        inputs = []
-        for name, arr in plan.arrays.items():
-            i = mod.InferInput(name, list(arr.shape), plan.datatypes[name])
-            if http:
-                i.set_data_from_numpy(arr, binary_data=True)
-            else:
-                i.set_data_from_numpy(arr)
-            inputs.append(i)
-        outputs = [mod.InferRequestedOutput(o, binary_data=True) if http else mod.InferRequestedOutput(o)
-                   for o in plan.outputs]
-        client, model = self.client, plan.model
-
-        def send():
-            return client.infer(model, inputs, model_version=requested_version, outputs=outputs)
-
-        return send
-
-    async def close(self):
-        await self.client.close()
-
-
-# ------------------------------------------------------------------------------------------
 # the sweep
 # ------------------------------------------------------------------------------------------
 @dataclass
@@ -175,7 +138,7 @@ class SweepConfig:
     concurrency: list[int]
     version: str = ""
     batch_size: int = 1
-    dynamic_dim: int = 16
+    dynamic_dim: int = DYNAMIC_DIM.opt
     window_s: float = 2.0
     warmup_s: float = 1.0
     rule: StabilityRule = field(default_factory=StabilityRule)
@@ -304,7 +267,7 @@ async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
     plan = prepare(cfg.target, cfg.model, cfg.version, cfg.batch_size, cfg.dynamic_dim, cfg.samples)
     client = AioClient(cfg.target, max(levels))
     try:
-        send = client.request(plan, cfg.version)
+        send = plan.send_on(client, cfg.version)
         try:  # one request first: a bad input fails here with Triton's message, not in a window
             await send()
         except Exception as exc:  # noqa: BLE001

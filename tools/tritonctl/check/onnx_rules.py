@@ -6,14 +6,8 @@ from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error
 from tritonctl.check.repo import ModelDir, Repository, model_files
+from tritonctl.dtypes import ONNX_TO_TRITON
 
-# onnx.TensorProto element type name -> Triton data type
-ONNX_TO_TRITON = {
-    "FLOAT": "TYPE_FP32", "DOUBLE": "TYPE_FP64", "FLOAT16": "TYPE_FP16", "BFLOAT16": "TYPE_BF16",
-    "INT8": "TYPE_INT8", "INT16": "TYPE_INT16", "INT32": "TYPE_INT32", "INT64": "TYPE_INT64",
-    "UINT8": "TYPE_UINT8", "UINT16": "TYPE_UINT16", "UINT32": "TYPE_UINT32", "UINT64": "TYPE_UINT64",
-    "BOOL": "TYPE_BOOL", "STRING": "TYPE_STRING",
-}
 
 
 def check(repo: Repository) -> list[Finding]:

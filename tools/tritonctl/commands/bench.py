@@ -1,6 +1,7 @@
 """tritonctl bench: closed-loop concurrency sweep against any Triton, CSV + plot, perf_analyzer cross-check."""
 
 from tritonctl.endpoints import DEFAULT_STATE_DIR
+from tritonctl.shapes import DYNAMIC_DIM
 
 HELP = ("concurrency sweep (gRPC/HTTP, closed loop): throughput, p50/p95/p99 and Triton's queue/compute split "
         "per level, CSV and plot")
@@ -17,7 +18,7 @@ def add_arguments(p):
     p.add_argument("-c", "--concurrency", default="1,2,4,8",
                    help="levels, a list 1,2,4,8 or a range start:end[:step] (default: %(default)s)")
     p.add_argument("-b", "--batch-size", type=int, default=1, help="batch size of each request (default: %(default)s)")
-    p.add_argument("--dynamic-dim", type=int, default=16, help="length of variable (-1) dimensions (default: %(default)s)")
+    p.add_argument("--dynamic-dim", type=int, default=DYNAMIC_DIM.opt, help="length of variable (-1) dimensions (default: %(default)s)")
     p.add_argument("--samples", default=None, help="folder of PNG/JPEG files for models with BYTES inputs")
     p.add_argument("--window", type=float, default=2.0,
                    help="measurement window in seconds (perf_analyzer's --measurement-interval; default: %(default)s)")

@@ -104,7 +104,7 @@ def run(args) -> int:
     protocol = tc.protocol_of(client)
     try:
         if args.load:
-            tc.call(f"load model '{args.model}'", client.load_model, args.model)
+            tc.load_model(client, args.model)
         config = tc.get_config(client, args.model, args.version)
         arrays = _load_inputs(args, client, config)
         kwargs = {"client_timeout": args.timeout} if protocol == "grpc" else {}

@@ -22,7 +22,7 @@ def run(args) -> int:
     client = tc.make_client(args.url, args.protocol)
     try:
         for model in args.models:
-            tc.call(f"load model '{model}'", client.load_model, model)
+            tc.load_model(client, model)
             try:  # Triton answers a load once it is done: one look, no wait
                 wait_for_model_ready(client, model, timeout_s=0)
                 print(f"loaded {model}")

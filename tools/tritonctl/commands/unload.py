@@ -22,7 +22,7 @@ def run(args) -> int:
     client = tc.make_client(args.url, args.protocol)
     try:
         for model in args.models:
-            tc.call(f"unload model '{model}'", client.unload_model, model, unload_dependents=args.dependents)
+            tc.unload_model(client, model, unload_dependents=args.dependents)
             print(f"unloaded {model}")
     finally:
         client.close()

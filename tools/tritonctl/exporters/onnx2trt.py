@@ -73,12 +73,9 @@ def optimization_profile(m: ModelSpec) -> dict[str, tuple[list[int], list[int], 
     profile = {}
     for t in m.inputs:
         lo, mid, hi = [], [], []
-        for i, d in enumerate(t.shape):
-            if d == -1:
-                values = (t.range.min[i], t.range.opt[i], t.range.max[i]) if t.range else (1, 8, 32)
-            else:
-                values = (d, d, d)
-            lo.append(values[0]), mid.append(values[1]), hi.append(values[2])
+        for i in range(len(t.shape)):
+            values = t.dim_range(i)
+            lo.append(values.min), mid.append(values.opt), hi.append(values.max)
         if m.batching:
             lo, mid, hi = [1] + lo, [opt_batch] + mid, [m.max_batch_size] + hi
         profile[t.name] = (lo, mid, hi)

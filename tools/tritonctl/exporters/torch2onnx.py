@@ -77,7 +77,7 @@ def to_onnx(module, example_inputs: tuple, path: Path, m: ModelSpec) -> None:
                     dims = {0: batch} if m.batching else {}
                     for i, d in enumerate(t.shape):
                         if d == -1:
-                            hi = t.range.max[i] if t.range else 32
+                            hi = t.dim_range(i).max
                             dims[i + (1 if m.batching else 0)] = torch.export.Dim(f"dim{i}", min=1, max=hi)
                     shapes.append(dims)
                 torch.onnx.export(

@@ -25,22 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-TRITON_TO_NUMPY = {
-    "TYPE_BOOL": np.bool_,
-    "TYPE_UINT8": np.uint8,
-    "TYPE_UINT16": np.uint16,
-    "TYPE_UINT32": np.uint32,
-    "TYPE_UINT64": np.uint64,
-    "TYPE_INT8": np.int8,
-    "TYPE_INT16": np.int16,
-    "TYPE_INT32": np.int32,
-    "TYPE_INT64": np.int64,
-    "TYPE_FP16": np.float16,
-    "TYPE_FP32": np.float32,
-    "TYPE_FP64": np.float64,
-    "TYPE_STRING": np.object_,
-}
-
+from tritonctl.dtypes import numpy_dtype
 
 #: config parameters the local CPU backends read their intra-op thread count from (the native
 #: backends' own names); `tritonctl tune --threads` sets the same keys
@@ -61,7 +46,7 @@ class TensorSpec:
 
     @cached_property  # read for every tensor of every request
     def numpy_dtype(self):
-        return np.dtype(TRITON_TO_NUMPY[self.data_type]) if self.data_type in TRITON_TO_NUMPY else None
+        return numpy_dtype(self.data_type)
 
 
 @dataclass

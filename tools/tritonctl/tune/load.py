@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tritonctl.bench.stability import Measurement
-from tritonctl.bench.sweep import ModelPlan, Target, AioClient, measure_level
+from tritonctl.bench.sweep import measure_level
+from tritonctl.client import AioClient
+from tritonctl.endpoints import Target
 from tritonctl.stats import WindowMarks
 
 
@@ -65,8 +67,8 @@ class TritonTarget:
     """An async request function for one model over gRPC or HTTP; use inside one event loop.
 
     ``inputs`` maps input names to numpy arrays WITH the batch dimension. The request is built once
-    by ``tritonctl bench``'s client (binary tensors both ways, so both protocols carry the same
-    bytes); each call returns the samples it carried.
+    by the async face of ``tritonctl.client`` (binary tensors both ways, so both protocols carry the
+    same bytes); each call returns the samples it carried.
     """
 
     def __init__(self, url: str, protocol: str, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None):
@@ -78,12 +80,8 @@ class TritonTarget:
         self._client = None
 
     async def __aenter__(self):
-        from tritonclient.utils import np_to_triton_dtype
-
         self._client = AioClient(Target(self.protocol, self.url), concurrency=256)
-        datatypes = {name: np_to_triton_dtype(arr.dtype) for name, arr in self.input_arrays.items()}
-        plan = ModelPlan(self.model, "", self.input_arrays, datatypes, self.output_names, self.batch)
-        self._send = self._client.request(plan, requested_version="")
+        self._send = self._client.request(self.model, self.input_arrays, self.output_names)
         return self
 
     async def __aexit__(self, *exc):

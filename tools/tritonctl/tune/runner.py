@@ -8,13 +8,13 @@ candidate or Ctrl-C alike.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from tritonctl.shapes import DYNAMIC_DIM
 from tritonctl.tune.candidates import Candidate, TuneError
 from tritonctl.tune.load import sweep_triton
 from tritonctl.tune.objective import Result
@@ -27,21 +27,8 @@ EXPLICIT_HINT = (
 )
 
 
-def config_to_json(cfg) -> str:
-    from google.protobuf import json_format
-
-    return json_format.MessageToJson(cfg, preserving_proto_field_name=True, indent=None)
-
-
-def config_from_dict(d: dict):
-    from google.protobuf import json_format
-    from tritonclient.grpc import model_config_pb2 as mc
-
-    return json_format.ParseDict(d, mc.ModelConfig(), ignore_unknown_fields=True)
-
-
 def sample_inputs(cfg, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs for a config (``ModelConfig``): ``batch`` samples each, every -1 dim 16 long."""
+    """Random inputs for a config (``ModelConfig``): ``batch`` samples each, every -1 dim ``DYNAMIC_DIM.opt`` long."""
     from google.protobuf import json_format
 
     from tritonctl import client as tc
@@ -56,7 +43,7 @@ def sample_inputs(cfg, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
             numeric = False
         if not numeric:
             raise TuneError(f"input '{t['name']}' is {data_type}; tune generates numeric inputs only")
-    return tc.random_inputs(config, batch, rng=np.random.default_rng(seed), dim_range=(16, 16))
+    return tc.random_inputs(config, batch, rng=np.random.default_rng(seed), dim_range=(DYNAMIC_DIM.opt, DYNAMIC_DIM.opt))
 
 
 @dataclass
@@ -78,40 +65,39 @@ class Tuner:
     load_timeout: float = 300.0
 
     def __post_init__(self):
-        import tritonclient.http as httpclient
+        from tritonctl import client as tc
 
-        self.client = httpclient.InferenceServerClient(self.http_url, connection_timeout=self.load_timeout, network_timeout=self.load_timeout)
+        self.client = tc.make_client(f"http://{self.http_url}", connection_timeout=self.load_timeout,
+                                     network_timeout=self.load_timeout)
         self.original: dict[str, Served] = {}
         self.base: dict[str, object] = {}
 
     # -- state ------------------------------------------------------------------------------
     def _served(self, name: str) -> Served:
-        from tritonclient.utils import InferenceServerException
+        from tritonctl import client as tc
+        from tritonctl.server.health import model_status
 
-        try:
-            ready = self.client.is_model_ready(name)
-        except InferenceServerException:
-            ready = False
-        if not ready:
+        if not model_status(self.client, name).ready:
             return Served(name, False, None)
-        return Served(name, True, config_from_dict(self.client.get_model_config(name)))
+        return Served(name, True, tc.get_config_message(self.client, name))
 
     def _load(self, name: str, cfg=None) -> None:
-        from tritonclient.utils import InferenceServerException
+        """Load ``name`` (with ``cfg``, a ModelConfig override); ClientError when Triton refuses."""
+        from tritonctl import client as tc
+        from tritonctl.errors import ClientError
 
         try:
-            if cfg is None:
-                self.client.load_model(name)
-            else:
-                self.client.load_model(name, config=config_to_json(cfg))
-        except InferenceServerException as exc:
-            msg = str(exc)
+            tc.load_model(self.client, name, cfg)
+        except ClientError as exc:
+            msg = str(exc.__cause__ or exc)
             if "explicit model load" in msg or "not allowed" in msg:
                 raise TuneError(f"cannot load '{name}': {msg.strip()}; {EXPLICIT_HINT}") from None
             raise
 
     def prepare(self) -> None:
         """Record the served state of every model the sweep may touch, and each one's base config."""
+        from tritonctl import client as tc
+
         try:
             live = self.client.is_server_live()
         except Exception as exc:
@@ -125,28 +111,26 @@ class Tuner:
                 self.base[fmt] = s.config
             else:
                 self._load(name)  # from the repository, to read its config
-                self.base[fmt] = config_from_dict(self.client.get_model_config(name))
+                self.base[fmt] = tc.get_config_message(self.client, name)
 
     def restore(self) -> list[str]:
         """Put every touched model back as it was served before the sweep; returns problems."""
+        from tritonctl import client as tc
+
         problems = []
         for name, s in self.original.items():
             try:
                 if s.loaded:
                     self._load(name, s.config)
                 else:
-                    self.client.unload_model(name)
+                    tc.unload_model(self.client, name)
             except Exception as exc:  # report, go on restoring the others
                 problems.append(f"{name}: {exc}")
         return problems
 
-    def reload_from_disk(self, names: list[str]) -> None:
-        for name in names:
-            self._load(name)
-
     # -- one candidate ----------------------------------------------------------------------
     def measure(self, cand: Candidate) -> Result:
-        from tritonclient.utils import InferenceServerException
+        from tritonctl.errors import ClientError
 
         name = self.names.get(cand.format)
         if name is None:
@@ -154,8 +138,8 @@ class Tuner:
         cfg = cand.apply(self.base[cand.format])
         try:
             self._load(name, cfg)
-        except InferenceServerException as exc:
-            return Result(cand, error=f"failed to load: {str(exc).strip().splitlines()[0]}")
+        except ClientError as exc:  # Triton refused this candidate's config: the sweep goes on
+            return Result(cand, error=f"failed to load: {str(exc.__cause__ or exc).strip().splitlines()[0]}")
         inputs = sample_inputs(cfg)
         url = self.grpc_url if self.protocol == "grpc" else self.http_url
         outputs = [o.name for o in cfg.output]

@@ -29,23 +29,7 @@ from tritonctl.server.batching import (
     default_thread_count,
     model_file,
 )
-
-ORT_TO_TRITON = {
-    "tensor(bool)": "TYPE_BOOL",
-    "tensor(uint8)": "TYPE_UINT8",
-    "tensor(uint16)": "TYPE_UINT16",
-    "tensor(uint32)": "TYPE_UINT32",
-    "tensor(uint64)": "TYPE_UINT64",
-    "tensor(int8)": "TYPE_INT8",
-    "tensor(int16)": "TYPE_INT16",
-    "tensor(int32)": "TYPE_INT32",
-    "tensor(int64)": "TYPE_INT64",
-    "tensor(float16)": "TYPE_FP16",
-    "tensor(float)": "TYPE_FP32",
-    "tensor(double)": "TYPE_FP64",
-    "tensor(string)": "TYPE_STRING",
-    "tensor(bfloat16)": "TYPE_BF16",
-}
+from tritonctl.dtypes import ORT_TO_TRITON
 
 
 def _model_shape(node) -> list[int]:
