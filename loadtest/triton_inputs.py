@@ -91,7 +91,18 @@ def load_samples(folder: str) -> list[bytes]:
 
 
 class ModelNotFound(Exception):
-    pass
+    """The server answers, but not with this model (or the model's inputs cannot be prepared)."""
+
+
+class ServerUnreachable(Exception):
+    """Nothing answers at the endpoint (refused, DNS, TLS, a timeout): not a statement about a model."""
+
+
+def _server_answers(client) -> bool:
+    try:
+        return bool(client.is_server_live())
+    except Exception:  # noqa: BLE001 - any failure to get an answer means: unreachable
+        return False
 
 
 def _metadata_and_config(client, protocol: str, model: str, version: str):
@@ -121,11 +132,23 @@ def server_models(client, protocol: str) -> list[str]:
         return []
 
 
-def resolve_plan(client, protocol: str, model: str, version: str, options) -> ModelPlan:
+def resolve_plan(client, protocol: str, model: str, version: str, options, url: str = "") -> ModelPlan:
+    """What to send to ``model`` at ``url`` (the endpoint ``client`` talks to, for messages).
+
+    A refused gRPC connection comes back from tritonclient as the same exception as an unknown
+    model; asking whether the server is live tells them apart (``ServerUnreachable`` vs
+    ``ModelNotFound``).
+    """
     try:
         ready = client.is_model_ready(model, version)
-    except InferenceServerException as exc:
-        raise ModelNotFound(f"model '{model}': {exc.message()}") from exc
+    except (InferenceServerException, OSError) as exc:
+        detail = exc.message() if isinstance(exc, InferenceServerException) else str(exc)
+        if not _server_answers(client):
+            raise ServerUnreachable(
+                f"cannot reach the server at {url or 'the endpoint'} over {protocol} ({detail}); check --host / "
+                "--grpc-host and that Triton is up"
+            ) from None
+        raise ModelNotFound(f"model '{model}': {detail}") from exc
     if not ready:
         have = server_models(client, protocol)
         raise ModelNotFound(

@@ -14,7 +14,7 @@ import logging
 
 from triton_users import _TritonUser, grpc_client, grpc_endpoint, http_endpoint, parse_models  # first: gevent mode
 
-from triton_inputs import ModelNotFound, resolve_plan  # noqa: E402
+from triton_inputs import ModelNotFound, ServerUnreachable, resolve_plan  # noqa: E402
 
 import gevent  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
@@ -77,14 +77,16 @@ def preflight(environment) -> list[str]:
                     client = httpclient.InferenceServerClient(url=url, ssl=ssl, connection_timeout=10,
                                                               network_timeout=10)
                 try:
-                    resolve_plan(client, uc.protocol, model, version, options)
+                    resolve_plan(client, uc.protocol, model, version, options, url)
                 finally:
                     client.close()
+            except ServerUnreachable as exc:
+                errors.append(f"{uc.__name__}: {exc}")
             except ModelNotFound as exc:
                 errors.append(f"{uc.__name__} ({uc.protocol} {url}): {exc}")
             except Exception as exc:  # noqa: BLE001 - connection refused, DNS, TLS
                 errors.append(
-                    f"{uc.__name__}: cannot reach Triton over {uc.protocol} at {url} ({exc}); "
+                    f"{uc.__name__}: cannot reach the server at {url} over {uc.protocol} ({exc}); "
                     f"check --host/--grpc-host and that the server is up (tritonctl serve)"
                 )
     return errors

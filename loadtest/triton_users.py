@@ -214,7 +214,7 @@ class _TritonUser(User):
             if plan is None:
                 start = time.perf_counter()
                 try:
-                    plan = resolve_plan(self.client, self.protocol, model, version, self.options)
+                    plan = resolve_plan(self.client, self.protocol, model, version, self.options, self.endpoint())
                 except Exception as exc:  # noqa: BLE001 - reported to Locust as a failure
                     self.environment.events.request.fire(
                         request_type=self.protocol, name=f"{model}/metadata",
