@@ -102,7 +102,7 @@ def test_extra_ingress_should_admit_ip_blocks_and_peers_to_the_serving_ports(ren
     extra = [{"from": [{"ipBlock": {"cidr": "10.20.0.0/16", "except": ["10.20.9.0/24"]}},
                        {"namespaceSelector": {"matchLabels": {"team": "ml"}}}],
               "ports": [{"port": "http"}, {"port": "grpc"}]}]
-    policy = find(render({"networkPolicy": {"extraIngress": extra}}), "NetworkPolicy")
+    policy = find(render({"networkPolicy": {"extraIngress": extra}}), "NetworkPolicy", "triton")
     assert policy_admits(policy, SERVER_PORTS, "grpc", {"ip": "10.20.1.7"})
     assert not policy_admits(policy, SERVER_PORTS, "grpc", {"ip": "10.20.9.7"})
     assert policy_admits(policy, SERVER_PORTS, "http", {"namespace": "apps", "namespace_labels": {"team": "ml"},
@@ -123,12 +123,12 @@ def test_clients_that_are_not_pods_behind_the_policy_without_an_extra_rule_shoul
 
 def test_a_load_balancer_with_an_extra_rule_should_render(render):
     extra = [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": "http"}, {"port": "grpc"}]}]
-    find(render({"service": {"type": "LoadBalancer"}, "networkPolicy": {"extraIngress": extra}}), "NetworkPolicy")
+    find(render({"service": {"type": "LoadBalancer"}, "networkPolicy": {"extraIngress": extra}}), "NetworkPolicy", "triton")
 
 
 def test_the_helm_test_pod_should_reach_the_server_when_the_release_namespace_is_not_allowed(render):
     objs = render({"networkPolicy": {"allowSameNamespace": False}})
-    policy, test_pod = find(objs, "NetworkPolicy"), find(objs, "Pod")
+    policy, test_pod = find(objs, "NetworkPolicy", "triton"), find(objs, "Pod")
     source = pod_source(test_pod["metadata"]["namespace"], test_pod["metadata"]["labels"])
     assert policy_admits(policy, SERVER_PORTS, "http", source)
     assert policy_admits(policy, SERVER_PORTS, "grpc", source)

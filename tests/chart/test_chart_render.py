@@ -108,7 +108,7 @@ def test_the_default_render_should_have_exactly_the_core_objects(render):
     from manifest_lookup import kinds
 
     assert kinds(render({})) == sorted([
-        "ConfigMap", "Deployment", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",
+        "ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",
         "Pod", "Service", "Service", "ServiceAccount"])
 
 

@@ -56,10 +56,18 @@ def test_the_service_monitor_should_reach_one_metrics_service_that_selects_only_
         assert not any(service_selector_matches(selector, labels) for _, labels in others)
 
 
+def test_network_policies_should_each_select_the_server_pods_only_or_no_server_pod(scenario):
+    objs, server, others = scenario
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
+    server_policies = [p for p in policies if label_selector_matches(p["spec"]["podSelector"], server)]
+    assert len(server_policies) == int(bool(policies)), [p["metadata"]["name"] for p in server_policies]
+    for policy in server_policies:
+        assert not any(label_selector_matches(policy["spec"]["podSelector"], labels) for _, labels in others)
+
+
 @pytest.mark.parametrize("kind, path", [
     ("PodMonitor", ("spec", "selector")),
     ("PodDisruptionBudget", ("spec", "selector")),
-    ("NetworkPolicy", ("spec", "podSelector")),
     ("Deployment", ("spec", "selector")),
 ])
 def test_pod_selectors_should_select_the_server_pods_and_nothing_else(scenario, kind, path):

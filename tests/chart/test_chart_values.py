@@ -332,7 +332,7 @@ def test_the_pdb_should_allow_one_eviction_by_default_and_take_min_available(ren
 
 
 def test_the_network_policy_should_open_serving_ports_to_allowed_namespaces_and_metrics_to_monitoring(render):
-    np = find(render({"networkPolicy": {"allowedNamespaces": ["ingress-nginx"], "monitoringNamespace": "obs"}}), "NetworkPolicy")
+    np = find(render({"networkPolicy": {"allowedNamespaces": ["ingress-nginx"], "monitoringNamespace": "obs"}}), "NetworkPolicy", "triton")
     serving, metrics = np["spec"]["ingress"]
     assert serving["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == ["triton", "ingress-nginx"]
     assert {p["port"] for p in serving["ports"]} == {"http", "grpc"}
