@@ -3,7 +3,8 @@
 The machinery lives beside this file, as Locust's own ``examples/grpc`` splits it:
 ``triton_users.py`` (abstract ``TritonGrpcUser`` / ``TritonHttpUser`` and their options),
 ``triton_inputs.py`` (inputs prepared from each model's metadata and config) and
-``triton_run.py`` (preflight, thresholds). A locustfile of your own imports them the same way.
+``triton_run.py`` (preflight, thresholds) and ``triton_stats.py`` (Triton's own statistics: the
+web UI's Triton tab and ``<csv prefix>_triton.csv``). A locustfile of your own imports them the same way.
 The same files drive a local ``tritonctl serve`` and a cluster (Service, Ingress, or the
 in-cluster Locust of ``k8s/locust/``, whose ConfigMap carries all of them). They depend on
 locust and tritonclient only (numpy comes with tritonclient): no tritonctl import, so they run
@@ -45,6 +46,7 @@ from __future__ import annotations
 from triton_users import TritonGrpcUser, TritonHttpUser
 
 import triton_run  # noqa: E402,F401 - registers the preflight and the thresholds
+import triton_stats  # noqa: E402,F401 - the Triton tab of the web UI, Triton's numbers in the reports
 
 
 # Concrete users: each only names its model (None: the models of --models).
