@@ -13,14 +13,14 @@ import numpy as np
 from peers_servers import CORES, PeerModel, Servers, artifact, log
 from tritonctl.bench.stability import StabilityRule
 from tritonctl.bench.sweep import measure_level  # THE closed loop of `tritonctl bench` and tune
-from tritonctl.tune.load import TritonTarget, Window
+from tritonctl.tune.measure import TritonTarget, LevelResult
 
 GENERATOR = "tritonctl.bench.sweep.measure_level"
 SYSTEMS = ["inproc-onnxruntime", "inproc-torchscript", "triton-onnx-grpc", "triton-onnx-http",
            "triton-torchscript-grpc", "triton-torchscript-http", "torchserve", "flask"]
 
 
-async def measure(send, concurrency: int, duration: float, warmup: float, batch: int = 1, label: str = "") -> Window:
+async def measure(send, concurrency: int, duration: float, warmup: float, batch: int = 1, label: str = "") -> LevelResult:
     """One concurrency level of ``send`` (a zero-argument coroutine function), by the shared generator.
 
     Windows of duration/3 s until three agree within 10 % (at most 6); the figures are the last
@@ -32,7 +32,7 @@ async def measure(send, concurrency: int, duration: float, warmup: float, batch:
 
     m = await measure_level(counted, concurrency, window_s=max(duration / 3, 0.5), warmup_s=warmup,
                             rule=StabilityRule(percentage=10.0, windows=3, max_windows=6), label=label)
-    return Window.from_measurement(concurrency, m, stable=m.stable, windows=m.windows,
+    return LevelResult.from_measurement(concurrency, m, stable=m.stable, windows=m.windows,
                                    client_cpu_pct=round(m.client_cpu_pct, 1))
 
 
@@ -127,7 +127,7 @@ def triton_http_body(inp: str, out: str, x: np.ndarray) -> tuple[bytes, dict]:
 
 
 async def measure_system(system: str, model: PeerModel, c: int, servers: Servers, inproc: InProcess | None,
-                         duration: float, warmup: float, triton_client: str) -> Window:
+                         duration: float, warmup: float, triton_client: str) -> LevelResult:
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as stack:
@@ -167,7 +167,7 @@ def run_interleaved(models, systems, concurrencies, rounds, duration, warmup, se
                     try:
                         w = asyncio.run(measure_system(system, model, c, servers, inproc, duration, warmup, triton_client))
                     except Exception as exc:
-                        w = Window(concurrency=c, errors=1, first_error=f"{type(exc).__name__}: {exc}")
+                        w = LevelResult(concurrency=c, errors=1, first_error=f"{type(exc).__name__}: {exc}")
                     add(rows, model.name, system, w, round_=r)
     return rows
 
@@ -183,7 +183,7 @@ def best_of_rounds(rows: list[dict]) -> list[dict]:
     return sorted(out.values(), key=lambda r: (r["model"], order[r["system"]], r["concurrency"]))
 
 
-def add(rows: list, model: str, system: str, w: Window, round_: int = 0) -> None:
+def add(rows: list, model: str, system: str, w: LevelResult, round_: int = 0) -> None:
     rows.append({"model": model, "system": system, "round": round_, "concurrency": w.concurrency, "throughput": round(w.throughput, 2),
                  "p50_ms": round(w.p50_ms, 3), "p99_ms": round(w.p99_ms, 3), "requests": w.requests, "errors": w.errors,
                  "first_error": w.first_error, **w.extra})

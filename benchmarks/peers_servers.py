@@ -119,19 +119,17 @@ def start_triton(servers: Servers, models, repo: Path, work: Path, instances: di
     if bad:
         raise RuntimeError(f"Triton did not load {bad}; log: {opts.log_path}")
     if instances:  # the tuned instance counts, through the repository API (disk untouched)
-        import tritonclient.http as httpclient
+        from tritonctl import client as tc
 
-        from tritonctl.tune.runner import config_from_dict, config_to_json
-
-        client = httpclient.InferenceServerClient(opts.http_url, network_timeout=300)
-        for name in names:
-            fmt = "torchscript" if name.endswith("_torchscript") else "onnx"
-            if instances.get(fmt):
-                cfg = config_from_dict(client.get_model_config(name))
-                for g in cfg.instance_group:
-                    g.count = instances[fmt]
-                client.load_model(name, config=config_to_json(cfg))
-                log(f"{name}: {instances[fmt]} instance(s)")
+        with tc.closing(tc.make_client(f"http://{opts.http_url}", network_timeout=300)) as client:
+            for name in names:
+                fmt = "torchscript" if name.endswith("_torchscript") else "onnx"
+                if instances.get(fmt):
+                    cfg = tc.get_config_message(client, name)
+                    for g in cfg.instance_group:
+                        g.count = instances[fmt]
+                    tc.load_model(client, name, cfg)
+                    log(f"{name}: {instances[fmt]} instance(s)")
     servers.urls["triton-grpc"], servers.urls["triton-http"] = opts.grpc_url, opts.http_url
 
 

@@ -16,7 +16,7 @@ from tritonctl.tune import writeback
 from tritonctl.bench.stability import Window as BenchWindow
 from tritonctl.bench.stability import merge
 from tritonctl.tune.candidates import Candidate, SearchSpace, TuneError, parse_int_list, parse_preferred, preferred_for
-from tritonctl.tune.load import Window, measure_window
+from tritonctl.tune.measure import LevelResult, measure_window
 from tritonctl.tune.objective import Result, closest_miss, pick_winner, qualifies
 from tritonctl.tune.runner import Served, Tuner, run_sweep
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def win(c, thr, p99, errors=0, requests=100):
-    return Window(concurrency=c, requests=requests, samples=requests, errors=errors, throughput=thr, p99_ms=p99, p50_ms=p99 / 2)
+    return LevelResult(concurrency=c, requests=requests, samples=requests, errors=errors, throughput=thr, p99_ms=p99, p50_ms=p99 / 2)
 
 
 # -- search space ----------------------------------------------------------------------------
@@ -149,7 +149,7 @@ def test_the_budget_must_be_positive():
 def test_a_fixed_window_counts_samples_and_percentiles():
     # one fixed window (no stability rule): 100 requests carrying 200 samples in 2 s
     m = merge([BenchWindow(0.0, 2.0, [0.001] * 99 + [0.1], samples=200)], None)
-    w = Window.from_measurement(2, m)
+    w = LevelResult.from_measurement(2, m)
     assert w.throughput == 100 and w.requests == 100 and w.samples == 200
     assert w.p50_ms == pytest.approx(1.0) and w.p99_ms > 1.0
 

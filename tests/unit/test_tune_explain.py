@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tritonctl.tune.candidates import Candidate
-from tritonctl.tune.load import Window
+from tritonctl.tune.measure import LevelResult
 from tritonctl.tune.objective import Result, pick_winner
 from tritonctl.tune.report import explain_winner
 
@@ -17,7 +17,7 @@ def server(queue, infer, overhead, inferences, executions, requests=1000):
 
 
 def window(c, thr, mean_ms, srv):
-    return Window(concurrency=c, requests=1000, samples=1000, throughput=thr, p99_ms=2 * mean_ms, mean_ms=mean_ms,
+    return LevelResult(concurrency=c, requests=1000, samples=1000, throughput=thr, p99_ms=2 * mean_ms, mean_ms=mean_ms,
                   extra={"server": srv})
 
 
@@ -44,5 +44,5 @@ def test_batch_size_is_part_of_the_explanation_when_batching_changed():
 
 
 def test_no_statistics_no_explanation():
-    r = Result(Candidate("onnx", 8, (4, 8), 0, 1), [Window(concurrency=1, requests=10, samples=10, throughput=5, p99_ms=1)])
+    r = Result(Candidate("onnx", 8, (4, 8), 0, 1), [LevelResult(concurrency=1, requests=10, samples=10, throughput=5, p99_ms=1)])
     assert explain_winner([r], r, 100.0) == []

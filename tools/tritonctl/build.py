@@ -26,6 +26,8 @@ from tritonctl.spec import ModelSpec, Spec
 log = logging.getLogger("tritonctl.build")
 
 # Fields that change the exported artifact; all others only change config.pbtxt.
+#: build.json key of the content hash without the exact max_batch_size (see artifact_depends_on_max_batch_size)
+BATCH_FREE_FINGERPRINT = "fingerprint_any_batch_size"
 ARTIFACT_FIELDS = ("kind", "source", "python", "requirements", "inputs", "outputs", "max_batch_size", "torchscript", "onnx", "tensorrt", "tolerance")
 
 
@@ -56,13 +58,28 @@ def _torch_version() -> str:
         return "none"
 
 
-def fingerprint(m: ModelSpec, fmt: str | None, spec: Spec) -> str:
+def artifact_depends_on_max_batch_size(m: ModelSpec, fmt: str | None) -> bool:
+    """Does the exported file change with the exact max_batch_size, not only with batching on/off?
+
+    TensorRT builds its optimization profile up to it, and torch.export (the dynamo ONNX
+    exporter) bounds the batch dimension by it. TorchScript, the TorchScript-based ONNX export and
+    Python models keep a free batch dimension: for them max_batch_size lives in config.pbtxt only,
+    so a tuned value updates the config without a new version.
+    """
+    return fmt == "tensorrt" or (fmt == "onnx" and m.kind == "pytorch" and m.onnx.exporter == "dynamo")
+
+
+def fingerprint(m: ModelSpec, fmt: str | None, spec: Spec, exact_batch: bool = True) -> str:
+    """The content hash of what a version's artifact is built from. ``exact_batch=False`` hashes
+    only whether the model batches (max_batch_size 0 or not), not how large its batches are."""
     from tritonctl.sources import source_files
 
     h = hashlib.sha256()
     fields = m.model_dump(mode="json", include=set(ARTIFACT_FIELDS), by_alias=True)
     if not fields.get("requirements"):
         fields.pop("requirements", None)  # models without requirements keep the hash they had before the field
+    if not exact_batch:
+        fields["max_batch_size"] = min(fields["max_batch_size"], 1)
     h.update(json.dumps({"fields": fields, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
     for f in source_files(m, spec):
         h.update(f.name.encode())
@@ -85,7 +102,11 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
         if fmt == "tensorrt" and m.tensorrt.compute_capabilities:
             artifact = None  # per-GPU plan names: the build record alone says what was built
         have = latest is not None and (artifact is None or (model_dir / str(latest) / artifact).exists())
-        if record and record.get("fingerprint") == fp and have:
+        same = record is not None and (
+            record.get("fingerprint") == fp
+            or (not artifact_depends_on_max_batch_size(m, fmt)
+                and record.get(BATCH_FREE_FINGERPRINT) == fingerprint(m, fmt, spec, exact_batch=False)))
+        if same and have:
             version, reason = None, "same content hash"
         elif latest is None:
             version, reason = 1, "no version yet"
@@ -135,6 +156,7 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
         rep = reports.get(item.fmt)
         item.record = {
             "fingerprint": item.fingerprint,
+            BATCH_FREE_FINGERPRINT: fingerprint(m, item.fmt, spec, exact_batch=False),
             "model": m.name,
             "format": item.fmt,
             "version": item.version,
@@ -160,7 +182,8 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging, triton
             if not path.exists() or path.name == "model.py":
                 raise ExportError(f"model '{item.model.name}': files entry {path} does not exist or is named model.py; fix it in models.yaml")
             (shutil.copytree if path.is_dir() else shutil.copyfile)(path, vdir / path.name)
-    item.record = {"fingerprint": item.fingerprint, "model": item.model.name, "format": None, "version": item.version}
+    item.record = {"fingerprint": item.fingerprint, BATCH_FREE_FINGERPRINT: fingerprint(item.model, None, spec, exact_batch=False),
+                   "model": item.model.name, "format": None, "version": item.version}
     if item.model.requirements:
         from tritonctl import compat, pydeps
 

@@ -19,7 +19,6 @@ often load fine. Without a build record the archive's `byteorder` record only pr
 from __future__ import annotations
 
 import functools
-import json
 import re
 import zipfile
 from dataclasses import dataclass
@@ -195,14 +194,12 @@ def torchscript_record(path: Path) -> dict:
 
 def producer_torch_of(path: Path) -> tuple[str | None, str]:
     """The torch that saved the file, and where that came from; (None, reason) when unknown."""
-    record = path.parent / "build.json"
-    try:
-        torch_version = json.loads(record.read_text()).get("torch")
-        if torch_version:
-            return str(torch_version), str(record)
-    except (OSError, ValueError):
-        pass
-    return None, "no build.json beside the file (TorchScript archives do not record their torch version)"
+    from tritonctl.repository import BUILD_RECORD, read_record
+
+    torch_version = (read_record(path.parent) or {}).get("torch")
+    if torch_version:
+        return str(torch_version), str(path.parent / BUILD_RECORD)
+    return None, f"no {BUILD_RECORD} beside the file (TorchScript archives do not record their torch version)"
 
 
 def torchscript_problems(path: Path, info: ReleaseInfo, producer_torch: str | None = None,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonctl import exporters, naming
+from tritonctl import exporters, naming, repository
+from tritonctl.errors import RepositoryError
 from tritonctl.spec import DTYPES, DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
 
 # Platform strings and default file names exactly as Triton defines them, declared by each
@@ -23,7 +24,7 @@ _KINDS = {"auto": mc.ModelInstanceGroup.KIND_AUTO, "cpu": mc.ModelInstanceGroup.
 def artifact_filename(fmt: str | None, kind: str = "pytorch") -> str | None:
     """The file a version directory holds: model.onnx / model.pt / model.plan / model.py (ensembles none)."""
     if kind == "python":
-        return "model.py"
+        return repository.DEFAULT_MODEL_FILENAME["python"]
     if kind == "ensemble":
         return None
     return PLATFORMS[fmt][1]
@@ -171,11 +172,18 @@ def to_text(cfg: mc.ModelConfig) -> str:
     return text
 
 
-def parse(text: str, path: str = "config.pbtxt") -> mc.ModelConfig:
-    """Parse a config.pbtxt with the official proto; errors name the file and line."""
-    from tritonctl.errors import RepositoryError
+class ConfigParseError(RepositoryError):
+    """A config.pbtxt that Triton's proto does not accept; ``where`` is ``path[:line:column]``."""
 
+    def __init__(self, path: str, exc: text_format.ParseError):
+        self.path, self.line, self.column, self.reason = str(path), exc.GetLine(), exc.GetColumn(), str(exc)
+        self.where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        super().__init__(f"{self.path}: {exc}")
+
+
+def parse(text: str, path: str = "config.pbtxt") -> mc.ModelConfig:
+    """Parse a config.pbtxt with the official proto; ``ConfigParseError`` names the file and line."""
     try:
         return text_format.Parse(text, mc.ModelConfig())
     except text_format.ParseError as exc:
-        raise RepositoryError(f"{path}: {exc}") from None
+        raise ConfigParseError(path, exc) from None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import subprocess
 import sys
 import time
@@ -24,13 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from tritonctl import client as tc
+from tritonctl import exporters
 from tritonctl.errors import TritonctlError
+from tritonctl.repository import read_record
 from tritonctl.endpoints import DEFAULT_PORTS, free_port, port_in_use
 from tritonctl.server.health import failed_models
 from tritonctl.server.launcher import LocalServer, ServerOptions
 
 ROOT = Path.cwd()
-FORMATS = {"onnxruntime_onnx": "onnx", "pytorch_libtorch": "torchscript", "tensorrt_plan": "tensorrt"}
+FORMATS = {unit.PLATFORM: fmt for fmt, unit in exporters.UNITS.items()}  # platform -> format name
 
 
 def digit_image() -> tuple[bytes, int]:
@@ -57,10 +58,8 @@ def pick_ports() -> tuple[int, int, int]:
 
 
 def parity_of(repo: Path, model: str, version: str) -> str:
-    path = repo / model / str(version) / "build.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
+    report = read_record(repo / model / str(version))
+    if report is None:
         return "-"
     outs = (report.get("parity") or {}).get("outputs") or []
     if not outs:

@@ -29,10 +29,6 @@ class OutputParity:
     ok: bool = True
     worst_case: str = ""
 
-    def line(self) -> str:
-        return f"{self.name}: max abs {self.max_abs:.3g}, max rel {self.max_rel:.3g} (atol {self.atol:g}, rtol {self.rtol:g})"
-
-
 @dataclass
 class FormatParity:
     model: str
@@ -116,7 +112,7 @@ def check_declared_shapes(m: ModelSpec, outputs: Sequence[np.ndarray], batch: in
             )
 
 
-def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0, progress=None) -> list[FormatParity]:
+def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0) -> list[FormatParity]:
     """Run every case through eager and every exported runner; return one report per format."""
     rng = np.random.default_rng(seed)
     reports = {
@@ -152,8 +148,6 @@ def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0,
                         f"gives {list(w.shape)} on {case}; fix the export (dynamic dims) or the model"
                     )
                 _compare(out, g, w, case)
-        if progress is not None:
-            progress()
     for rep in reports.values():
         for out in rep.outputs:
             if not out.ok:

@@ -16,11 +16,33 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tritonctl import exporters
 from tritonctl.errors import RepositoryError
 from tritonctl.server.process import pid_alive
 
 BUILD_RECORD = "build.json"
 CONFIG = "config.pbtxt"
+
+# What Triton expects on disk; the reading side (tritonctl check, compat, the demo) uses the same
+# names. Triton maps a config's platform to a backend, and loads <version>/<default file> of that
+# backend unless default_model_filename says otherwise. The formats tritonctl writes declare their
+# platform and file in their exporter unit (tritonctl.exporters); the other rows are Triton's.
+PLATFORM_BACKEND = {
+    "onnxruntime_onnx": "onnxruntime",
+    "pytorch_libtorch": "pytorch",
+    "tensorrt_plan": "tensorrt",
+    "ensemble": "ensemble",
+    "tensorflow_savedmodel": "tensorflow",
+    "tensorflow_graphdef": "tensorflow",
+}
+BACKEND_PLATFORM: dict[str, str] = {}  # backend -> the platform tritonctl writes for it
+#: backend -> the file Triton loads from a version directory when default_model_filename is unset
+DEFAULT_MODEL_FILENAME = {"python": "model.py", "tensorflow": "model.savedmodel", "openvino": "model.xml"}
+for _unit in exporters.UNITS.values():  # the first unit of a backend names its default file
+    _backend = PLATFORM_BACKEND.get(_unit.PLATFORM)
+    if _backend is not None:
+        BACKEND_PLATFORM.setdefault(_backend, _unit.PLATFORM)
+        DEFAULT_MODEL_FILENAME.setdefault(_backend, _unit.FILENAME)
 
 
 def versions(model_dir: Path) -> list[int]:
@@ -31,10 +53,18 @@ def versions(model_dir: Path) -> list[int]:
 
 
 def read_record(version_dir: Path) -> dict | None:
+    """The build record (``build.json``: fingerprint, parity report, torch version) of a version; None when absent."""
     try:
         return json.loads((version_dir / BUILD_RECORD).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, ValueError):  # absent, unreadable or not JSON: no record
         return None
+
+
+def read_config(path: Path):
+    """A config.pbtxt as a ``model_config_pb2.ModelConfig``; ``config.ConfigParseError`` names file and line."""
+    from tritonctl import config
+
+    return config.parse(Path(path).read_text(), str(path))
 
 
 def latest_record(model_dir: Path) -> tuple[int | None, dict | None]:

@@ -1,6 +1,9 @@
 """models.yaml: the declarative model spec, validated on load.
 
 Every validation error names the file, the model and the field, and says how to fix it.
+(Over 400 lines on purpose: it is the schema of one file, pydantic models that nest in each
+other plus the loader that turns their errors into messages; split, the schema would be read in
+pieces. The type names and dynamic-dimension defaults live in ``dtypes`` and ``shapes``.)
 A minimal entry is five lines::
 
     models:

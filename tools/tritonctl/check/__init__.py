@@ -4,6 +4,7 @@ One module per rule group, each a ``check(repo) -> list[Finding]``:
 layout (directories and files), config_rules (config.pbtxt alone), onnx_rules and
 torchscript_rules (config against the model file), ensemble_rules (the step graph), drift
 (config.pbtxt against models.yaml) and tritonctl.compat (model files against a Triton release).
+``model_dirs`` reads the repository as Triton does, with the writer's names (tritonctl.repository).
 """
 
 from __future__ import annotations
@@ -53,14 +54,14 @@ def check_repository(repo: str | Path, spec: str | Path | None = None, release: 
     """Run every rule on a repository; `spec` adds the drift check, `release` the compatibility check.
 
     Raises CheckError when the repository does not exist (or the release is unknown)."""
-    from tritonctl.check import config_rules, ensemble_rules, layout, onnx_rules, repo as repo_mod, torchscript_rules
+    from tritonctl.check import config_rules, ensemble_rules, layout, model_dirs, onnx_rules, torchscript_rules
 
     info = None
     if release is not None:
         from tritonctl import compat
 
         info = compat.release_info(release)  # unknown release: fail before any work
-    r = repo_mod.load(Path(repo))
+    r = model_dirs.load(Path(repo))
     findings = list(r.findings)
     for rules in (layout, config_rules, onnx_rules, torchscript_rules, ensemble_rules):
         findings += rules.check(r)

@@ -9,7 +9,7 @@ import difflib
 from pathlib import Path
 
 from tritonctl.check.finding import Finding, error, warning
-from tritonctl.check.repo import CONFIG, Repository, parse_config
+from tritonctl.check.model_dirs import CONFIG, Repository, parse_config
 
 
 def check(repo: Repository, spec_path: Path) -> list[Finding]:

@@ -4,7 +4,7 @@ consumed, dtypes agreeing along each edge, no cycles, batching compatible with t
 from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error, warning
-from tritonctl.check.repo import ModelDir, Repository
+from tritonctl.check.model_dirs import ModelDir, Repository
 
 
 def check(repo: Repository) -> list[Finding]:

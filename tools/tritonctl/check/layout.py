@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error, warning
-from tritonctl.check.repo import FILE_BACKEND, ModelDir, Repository
+from tritonctl.check.model_dirs import FILE_BACKEND, ModelDir, Repository
 
 def check(repo: Repository) -> list[Finding]:
     out: list[Finding] = []

@@ -5,7 +5,7 @@ Read with onnx.load (no external data), so it is cheap and needs no onnxruntime 
 from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error
-from tritonctl.check.repo import ModelDir, Repository, model_files
+from tritonctl.check.model_dirs import ModelDir, Repository, model_files
 from tritonctl.dtypes import ONNX_TO_TRITON
 
 

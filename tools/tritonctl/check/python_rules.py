@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tritonctl.check.finding import Finding, warning
-from tritonctl.check.repo import Repository
+from tritonctl.check.model_dirs import Repository
 
 
 def check(repo: Repository, release: str | None = None) -> list[Finding]:

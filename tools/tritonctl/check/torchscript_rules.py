@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tritonctl import naming
 from tritonctl.check.finding import Finding, error
-from tritonctl.check.repo import ModelDir, Repository, model_files
+from tritonctl.check.model_dirs import ModelDir, Repository, model_files
 
 
 def check(repo: Repository) -> list[Finding]:

@@ -6,11 +6,12 @@
 * ``candidates`` - the search space (format, max_batch_size, preferred batch sizes, queue delay,
   instance count, threads) and each candidate's ``ModelConfig`` override;
 * ``objective``  - measurements and the choice: highest throughput whose p99 fits the budget;
-* ``load``       - what a candidate is measured with: Triton request functions and the window
-  record. The closed loop itself is ``bench.sweep.measure_level``, the one load generator of
+* ``measure``    - what a candidate is measured with: Triton request functions and the per-level
+  record (``LevelResult``). The closed loop itself is ``bench.sweep.measure_level``, the one load generator of
   bench, tune and benchmarks/peers.py;
 * ``runner``     - loads each candidate through the repository API (``config`` override, nothing
   on disk touched), measures it, and restores the served model on every exit;
-* ``writeback``  - the winner into models.yaml (a surgical, comment-keeping patch) and config.pbtxt;
+* ``writeback``  - the winner into models.yaml (a surgical, comment-keeping patch) and config.pbtxt,
+  both written by the repository writer;
 * ``report``     - the outcome for people and files: table, plot, JSON, closing lines.
 """

@@ -12,20 +12,20 @@ import math
 from dataclasses import dataclass, field
 
 from tritonctl.tune.candidates import Candidate
-from tritonctl.tune.load import Window
+from tritonctl.tune.measure import LevelResult
 
 
 @dataclass
 class Result:
     candidate: Candidate
-    windows: list[Window] = field(default_factory=list)
+    windows: list[LevelResult] = field(default_factory=list)
     error: str = ""  # failed to load / to serve: reported and skipped
 
     @property
     def ok(self) -> bool:
         return not self.error
 
-    def best_window(self, p99_budget_ms: float) -> Window | None:
+    def best_window(self, p99_budget_ms: float) -> LevelResult | None:
         fits = [w for w in self.windows if qualifies(w, p99_budget_ms)]
         if not fits:
             return None
@@ -36,7 +36,7 @@ class Result:
         return None if w is None else w.throughput
 
 
-def qualifies(w: Window, p99_budget_ms: float) -> bool:
+def qualifies(w: LevelResult, p99_budget_ms: float) -> bool:
     return (
         w.errors == 0
         and w.requests > 0

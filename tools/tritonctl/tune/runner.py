@@ -16,7 +16,7 @@ import numpy as np
 
 from tritonctl.shapes import DYNAMIC_DIM
 from tritonctl.tune.candidates import Candidate, TuneError
-from tritonctl.tune.load import sweep_triton
+from tritonctl.tune.measure import sweep_triton
 from tritonctl.tune.objective import Result
 
 log = logging.getLogger("tritonctl.tune")

@@ -123,6 +123,7 @@ class TuneSession:
         return outcome
 
     def _apply(self, outcome: TuneOutcome, tuner) -> list[str]:
+        from tritonctl import repository
         from tritonctl.tune import writeback
 
         r, winner = self.request, outcome.winner
@@ -130,7 +131,7 @@ class TuneSession:
         outcome.patch = writeback.unified_diff(old, new, str(r.spec_path))
         if not r.write:
             return []
-        writeback.write_text_atomic(r.spec_path, new)
+        repository.write_atomic(r.spec_path, new)
         outcome.written = [str(r.spec_path)]
         if patched.model(r.model).serve != self.model_spec.serve:
             outcome.rebuild_needed = True

@@ -5,7 +5,10 @@ models.yaml is edited as text, inside the winner's ``- name: MODEL`` block only:
 tried thread counts) and ``serve`` (when the winning format is not the served one) are replaced
 where they are, or added at the end of the block, in YAML flow style. The patched text is validated with the spec loader before anything is written.
 The repository configs are then regenerated from the patched spec through ``tritonctl.config``
-(``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean.
+(``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean, and
+published by the repository writer (``tritonctl.repository``), which also writes models.yaml.
+A tuned ``max_batch_size`` changes config.pbtxt only: the next ``tritonctl build`` keeps the
+exported versions unless the artifact depends on it (``build.artifact_depends_on_max_batch_size``).
 """
 
 from __future__ import annotations
@@ -149,12 +152,6 @@ def plan_models_yaml(spec_path: Path, model: str, cand: Candidate) -> tuple[str,
     return old, new, spec
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def repository_configs(spec, model: str) -> dict[str, str]:
     """served name -> config.pbtxt text for every published format of ``model`` in ``spec``."""
     from tritonctl import config
@@ -164,7 +161,10 @@ def repository_configs(spec, model: str) -> dict[str, str]:
 
 
 def write_repository(repo: Path, configs: dict[str, str]) -> list[Path]:
-    """Write each config.pbtxt whose model directory exists; returns the paths written."""
+    """Publish each config.pbtxt through the repository writer (``repository.publish``: atomic,
+    versions untouched) for models whose directory exists; returns the paths written."""
+    from tritonctl import repository
+
     written = []
     for name, text in configs.items():
         d = Path(repo) / name
@@ -173,6 +173,6 @@ def write_repository(repo: Path, configs: dict[str, str]) -> list[Path]:
                 f"{d} does not exist: the serve format changed, so the repository needs a rebuild: "
                 f"`tritonctl build` (models.yaml is already updated)"
             )
-        write_text_atomic(d / "config.pbtxt", text)
-        written.append(d / "config.pbtxt")
+        repository.publish(Path(repo), name, text, None)
+        written.append(d / repository.CONFIG)
     return written

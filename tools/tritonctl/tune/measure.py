@@ -1,4 +1,7 @@
-"""What `tritonctl tune` measures a candidate with: Triton request functions and its window record.
+"""How `tritonctl tune` measures a candidate: Triton request functions and the per-level record.
+
+(Named for measuring, not ``load``: ``commands/load.py`` loads a model into Triton. The record is
+``LevelResult``, not a window: ``bench.stability.Window`` is one measurement window.)
 
 The closed loop itself is ``tritonctl.bench.sweep.measure_level`` (the one load generator of
 ``tritonctl bench``, ``tune`` and ``benchmarks/peers.py``); tune runs it in its fixed mode: a
@@ -23,7 +26,7 @@ from tritonctl.stats import WindowMarks
 
 
 @dataclass
-class Window:
+class LevelResult:
     """What one measured concurrency level saw (tune's and peers' record of a measurement)."""
 
     concurrency: int
@@ -43,13 +46,13 @@ class Window:
         return asdict(self)
 
     @classmethod
-    def from_measurement(cls, concurrency: int, m: Measurement, **extra) -> "Window":
+    def from_measurement(cls, concurrency: int, m: Measurement, **extra) -> "LevelResult":
         return cls(concurrency=concurrency, requests=m.requests, samples=m.samples, errors=m.errors,
                    seconds=m.duration_s, throughput=m.samples_per_s, p50_ms=m.p50_ms, p95_ms=m.p95_ms,
                    p99_ms=m.p99_ms, mean_ms=m.avg_ms, first_error=m.last_error, extra=dict(extra))
 
 
-async def measure_window(request, concurrency: int, duration: float, warmup: float = 1.0, marks=None) -> Window:
+async def measure_window(request, concurrency: int, duration: float, warmup: float = 1.0, marks=None) -> LevelResult:
     """One fixed window of the shared closed loop: ``warmup`` s unmeasured, ``duration`` s measured.
 
     Errors are counted, never raised; ``request`` is a zero-argument coroutine function that may
@@ -57,7 +60,7 @@ async def measure_window(request, concurrency: int, duration: float, warmup: flo
     """
     m = await measure_level(request, concurrency, duration, warmup, rule=None, raise_if_all_fail=False, mark=marks)
     server = marks.breakdown(1) if marks is not None else None
-    return Window.from_measurement(concurrency, m, **({"server": server.as_dict()} if server else {}))
+    return LevelResult.from_measurement(concurrency, m, **({"server": server.as_dict()} if server else {}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ class TritonTarget:
 
 
 def sweep_triton(url: str, protocol: str, model: str, inputs: dict[str, np.ndarray], concurrencies: list[int],
-                 duration: float, warmup: float = 1.0, outputs: list[str] | None = None) -> list[Window]:
+                 duration: float, warmup: float = 1.0, outputs: list[str] | None = None) -> list[LevelResult]:
     """A concurrency sweep against one Triton model: one client, one event loop, one window per level."""
 
     async def go():

@@ -1,5 +1,8 @@
 """Read a model repository the way Triton does: one directory per model, config.pbtxt parsed by
-Triton's own proto, numeric version directories, a default model file per platform/backend."""
+Triton's own proto, numeric version directories, a default model file per platform/backend.
+
+The reading side of ``tritonctl.repository`` (the writer): the same file names, platform map and
+config parser, so check never disagrees with build about what a repository holds."""
 
 from __future__ import annotations
 
@@ -7,30 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonctl.check.finding import Finding, error
+from tritonctl.repository import BACKEND_PLATFORM, CONFIG, DEFAULT_MODEL_FILENAME, PLATFORM_BACKEND, versions  # noqa: F401
 
-CONFIG = "config.pbtxt"
-
-# platform -> backend, as Triton maps them.
-PLATFORM_BACKEND = {
-    "onnxruntime_onnx": "onnxruntime",
-    "pytorch_libtorch": "pytorch",
-    "tensorrt_plan": "tensorrt",
-    "ensemble": "ensemble",
-    "tensorflow_savedmodel": "tensorflow",
-    "tensorflow_graphdef": "tensorflow",
-}
-BACKEND_PLATFORM = {"onnxruntime": "onnxruntime_onnx", "pytorch": "pytorch_libtorch", "tensorrt": "tensorrt_plan"}
-# backend -> the file Triton looks for in a version directory when default_model_filename is unset.
-DEFAULT_FILENAME = {
-    "onnxruntime": "model.onnx",
-    "pytorch": "model.pt",
-    "tensorrt": "model.plan",
-    "python": "model.py",
-    "tensorflow": "model.savedmodel",
-    "openvino": "model.xml",
-}
-# Files that tell which backend a version directory was really built for.
-FILE_BACKEND = {v: k for k, v in DEFAULT_FILENAME.items()}
+# Triton's layout names come from the repository writer: what `tritonctl build` writes is what
+# `tritonctl check` reads. FILE_BACKEND: files that tell which backend a version directory was built for.
+FILE_BACKEND = {v: k for k, v in DEFAULT_MODEL_FILENAME.items()}
 
 
 @dataclass
@@ -62,7 +46,7 @@ class ModelDir:
         cc_model_filenames); empty for ensembles, which have no model file."""
         if self.config is None or self.is_ensemble:
             return []
-        names = [self.config.default_model_filename or DEFAULT_FILENAME.get(self.backend or "", "")]
+        names = [self.config.default_model_filename or DEFAULT_MODEL_FILENAME.get(self.backend or "", "")]
         names += list(self.config.cc_model_filenames.values())
         return [n for n in dict.fromkeys(names) if n]
 
@@ -98,24 +82,21 @@ def model_files(repo: "Repository", backend: str):
 
 
 def parse_config(path: Path, text: str | None = None):
-    """Parse a config.pbtxt with Triton's proto. Returns (config, None) or (None, Finding)."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2 as mc
+    """Parse a config.pbtxt with Triton's proto (``tritonctl.config.parse``, the writer's own).
+    Returns (config, None) or (None, Finding)."""
+    from tritonctl import config
 
     text = path.read_text() if text is None else text
     try:
-        return text_format.Parse(text, mc.ModelConfig()), None
-    except text_format.ParseError as exc:
-        line, col = exc.GetLine(), exc.GetColumn()
-        where = f"{path}:{line}:{col}" if line else str(path)
-        msg = str(exc)
-        if "oneof" in msg:
+        return config.parse(text, str(path)), None
+    except config.ConfigParseError as exc:
+        if "oneof" in exc.reason:
             fix = ("a model has one scheduler: keep only one of dynamic_batching, sequence_batching, "
                    "ensemble_scheduling (and one of latest/all/specific in version_policy)")
         else:
             fix = ("correct the syntax or field name against Triton's model_config.proto "
                    "(https://github.com/triton-inference-server/common/blob/main/protobuf/model_config.proto)")
-        return None, error(where, f"config does not parse: {msg}", fix, "config.parse", path.parent.name)
+        return None, error(exc.where, f"config does not parse: {exc.reason}", fix, "config.parse", path.parent.name)
 
 
 def load(path: Path) -> Repository:
@@ -129,7 +110,7 @@ def load(path: Path) -> Repository:
     models, findings = {}, []
     for d in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         m = ModelDir(d.name, d)
-        m.versions = sorted(int(v.name) for v in d.iterdir() if v.is_dir() and v.name.isdigit())
+        m.versions = versions(d)
         if m.config_path.is_file():
             m.config, problem = parse_config(m.config_path)
             if problem:
