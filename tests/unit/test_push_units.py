@@ -98,3 +98,16 @@ def test_check_warns_about_imports_neither_stdlib_nor_in_the_image_nor_vendored(
     found = [f for f in report.findings if f.rule == "python.undeclared-import"]
     assert [f.model for f in found] == ["bare"]
     assert "'PIL', 'yaml'" in found[0].message and "requirements" in found[0].fix
+
+
+def test_requirements_are_refused_on_a_model_that_is_not_python(tmp_path):
+    from tritonctl import spec as S
+    from tritonctl.errors import SpecError
+
+    (tmp_path / "models.yaml").write_text(
+        "models:\n  - name: linear\n    source: examples.linear:build\n    requirements: [pillow]\n"
+        "    inputs: [{name: x, dtype: float32, shape: [10]}]\n"
+    )
+    with pytest.raises(SpecError) as err:
+        S.load(tmp_path / "models.yaml")
+    assert "requirements" in str(err.value) and "python models" in str(err.value)
