@@ -71,8 +71,9 @@ def test_triton_serves_the_pushed_example_repository_from_s3(s3, example_repo, e
         x = np.random.default_rng(7).random((3, 1, 28, 28), dtype=np.float32)
         import torch
 
+        eager = eager_models("digits")  # built (trained) outside no_grad
         with torch.no_grad():
-            expected = eager_models("digits")(torch.from_numpy(x)).numpy()
+            expected = eager(torch.from_numpy(x)).numpy()
         for protocol in ("grpc", "http"):
             with tc.closing(tc.make_client(served.url(protocol), protocol)) as c:
                 got = tc.infer(c, "digits", {"image": x})["logits"]
