@@ -85,7 +85,10 @@ class TorchServe:
     def __init__(self, venv: Path, archives: list[Path], workdir: Path) -> None:
         self.venv, self.archives, self.workdir = Path(venv), [Path(a) for a in archives], Path(workdir)
         self.proc: subprocess.Popen | None = None
-        self.ports = {k: _free_port() for k in ("inference", "management", "metrics")}
+        names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
+        self.ports = {k: _free_port() for k in names}
+        while len(set(self.ports.values())) < len(names):
+            self.ports = {k: _free_port() for k in names}
 
     def __enter__(self) -> "TorchServe":
         exe = self.venv / "bin" / "torchserve"
@@ -103,6 +106,8 @@ class TorchServe:
             f"inference_address=http://127.0.0.1:{self.ports['inference']}",
             f"management_address=http://127.0.0.1:{self.ports['management']}",
             f"metrics_address=http://127.0.0.1:{self.ports['metrics']}",
+            # its gRPC ports default to 7070/7071: a second TorchServe would fail to bind them
+            f"grpc_inference_port={self.ports['grpc_inference']}", f"grpc_management_port={self.ports['grpc_management']}",
             f"model_store={store}", "load_models=" + ",".join(names), "disable_token_authorization=true",
             "disable_system_metrics=true", "install_py_dep_per_model=false", "default_workers_per_model=1", "",
         ]))
