@@ -29,7 +29,7 @@ WITH_SERVER := $(PY) -m tritonctl.bench.with_server --http $(LT_HTTP) --grpc $(L
 LOCUST := $(PY) -m locust -f $(LOCUST_FILES) --host http://$(LT_HTTP) --grpc-host $(LT_GRPC) \
 	--models $(LT_MODELS) --samples $(SAMPLES)
 
-.PHONY: digit-samples loadtest loadtest-ui bench bench-crosscheck locust-configmap
+.PHONY: digit-samples loadtest loadtest-ui bench bench-crosscheck locust-configmap browser
 
 digit-samples: install ## write real digit PNGs (sklearn digits test split, 28x28) for the digits_pipeline users
 	$(PY) loadtest/digit_samples.py $(SAMPLES) --if-missing
@@ -50,6 +50,25 @@ bench: models ## tritonctl bench concurrency sweep: throughput, p50/p95/p99 per 
 bench-crosscheck: models ## tritonctl bench next to Triton's perf_analyzer (installed from tritonclient 2.41.0) at the same levels
 	$(WITH_SERVER) $(BIN)/tritonctl bench $(CROSSCHECK_MODEL) --url grpc://$(LT_GRPC) --perf-analyzer \
 		$(CROSSCHECK_ARGS) -o reports/bench --name crosscheck
+
+# The browser test (tests/loadtest/test_locust_browser.py) drives the Locust UI in Debian's Chromium through
+# its chromedriver (Selenium from the dev extra); Playwright's own browser download cannot reach the internet.
+BROWSER_BINS := chromium chromedriver
+
+browser: ## install Debian's chromium + chromium-driver when missing (root: apt-get; otherwise prints the command)
+	@missing=$$(for b in $(BROWSER_BINS); do command -v $$b >/dev/null || echo $$b; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium and chromium-driver (missing: $$missing)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	else \
+		echo "missing: $$missing. Install Debian's chromium and chromium-driver as root, then rerun:" >&2; \
+		echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium chromium-driver" >&2; \
+		exit 1; \
+	fi
+
+# The suite drives the Locust UI in a real browser.
+test test-integration: browser
 
 locust-configmap: ## regenerate k8s/locust/configmap.yaml from loadtest/*.py (a test keeps them in sync)
 	$(PY) k8s/locust/gen_configmap.py
