@@ -60,6 +60,19 @@ def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, tmp_path):
         assert names.get(("grpc", "linear/1"), 0) > 0, names
         assert names.get(("http", "linear/1"), 0) > 0, names
         assert stats["fail_ratio"] == 0, stats
+        # the Triton tab's rows ride on the same poll (loadtest/triton_stats.py)
+        deadline = time.monotonic() + 30
+        while True:
+            stats = json.loads(_get(base + "/stats/requests")[1])
+            triton = {r["model"]: r for tab in stats.get("extended_stats", []) if tab["key"] == "triton" for r in tab["data"]}
+            if triton.get("linear", {}).get("requests"):
+                break
+            assert time.monotonic() < deadline, f"no Triton rows for linear: {triton}"
+            time.sleep(1)
+        assert triton["linear"]["version"] == "1" and triton["linear"]["failures"] == 0, triton
+        assert triton["linear"]["compute_ms"] > 0, triton
+        csv_text = _get(base + "/triton/csv")[1].decode()
+        assert csv_text.splitlines()[0].startswith("model,version,requests,locust_requests"), csv_text
         with urllib.request.urlopen(urllib.request.Request(base + "/stop", data=b"", method="POST"), timeout=10) as r:
             assert r.status == 200
     finally:
