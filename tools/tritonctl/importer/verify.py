@@ -82,8 +82,9 @@ def _get(url: str):
 class TorchServe:
     """A real TorchServe (from the peers venv) serving the archives, one worker each."""
 
-    def __init__(self, venv: Path, archives: list[Path], workdir: Path) -> None:
+    def __init__(self, venv: Path, archives: list[Path], workdir: Path, properties: dict[str, str] | None = None) -> None:
         self.venv, self.archives, self.workdir = Path(venv), [Path(a) for a in archives], Path(workdir)
+        self.properties = properties or {}  # extra config.properties keys (a benchmark's tuning)
         self.proc: subprocess.Popen | None = None
         names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
         self.ports = {k: _free_port() for k in names}
@@ -109,7 +110,8 @@ class TorchServe:
             # its gRPC ports default to 7070/7071: a second TorchServe would fail to bind them
             f"grpc_inference_port={self.ports['grpc_inference']}", f"grpc_management_port={self.ports['grpc_management']}",
             f"model_store={store}", "load_models=" + ",".join(names), "disable_token_authorization=true",
-            "disable_system_metrics=true", "install_py_dep_per_model=false", "default_workers_per_model=1", "",
+            "disable_system_metrics=true", "install_py_dep_per_model=false", "default_workers_per_model=1",
+            *(f"{k}={v}" for k, v in self.properties.items()), "",
         ]))
         self.log = self.workdir / "torchserve.out"
         env = dict(os.environ, PATH=f"{self.venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(self.workdir / "logs"),
