@@ -116,3 +116,34 @@ def test_a_manifest_that_is_not_json_is_named(project, store, tmp_path):
     assert proc.returncode == 2
     assert f"{bad}: MAR-INF/MANIFEST.json is not valid JSON" in proc.stderr
     assert_nothing_written(project)
+
+
+def test_the_builtin_image_classifier_names_torchvision_when_it_cannot_import(project, store):
+    # TorchServe's vision handlers import torchvision; PyPI's torchvision for torch 2.13 needs
+    # libtorch_cuda, so on a CPU-only torch neither TorchServe nor the import can load them.
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        pass
+    else:
+        pytest.fail("torchvision imports here now: import image_classifier archives in test_import_served instead")
+    mar = ts_archives.archiver("imagenet_like", store["work"] / "vision", "image_classifier",
+                               serialized=store["work"] / "mnist_cnn.pt", model_file=ts_archives.HANDLERS / "digits_model.py")
+    proc = run_import(project, str(mar))
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert str(mar) in line and "handler 'image_classifier' does not import" in line and "torchvision" in line
+    assert_nothing_written(project)
+
+
+def test_a_model_store_imports_every_archive_it_holds(project, store):
+    ts_archives.mnist(store["work"] / "two", store["work"], name="digits_a")
+    ts_archives.mnist(store["work"] / "two", store["work"], name="digits_b", handler="ensemble_handler.py")
+    proc = run_import(project, str(store["work"] / "two"))
+    assert proc.returncode == 0, proc.stderr
+    from tritonctl import spec
+
+    models = {m.name: m for m in spec.load(project / "models.yaml").models}
+    assert models["digits_a"].kind == "ensemble" and models["digits_b"].kind == "python"
+    assert "not split because inference() calls the model 2 times" in proc.stdout
+    assert sorted(p.name for p in (project / "imported").iterdir()) == ["digits_a", "digits_b"]
