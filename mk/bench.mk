@@ -13,7 +13,8 @@ PEERS_ARGS ?=
 peers-install: $(PEERS_VENV)/.installed ## venv .venv-peers: TorchServe + torch-model-archiver 0.12.0, Flask, gunicorn, torch==2.13.0 (CPU)
 
 $(PEERS_VENV)/.installed: mk/bench.mk
-	@command -v java >/dev/null || { echo "TorchServe needs Java 11+ (e.g. apt-get install -y openjdk-17-jre-headless)"; exit 1; }
+	@command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; } \
+		|| { echo "TorchServe needs Java 11+: sudo apt-get install -y openjdk-17-jre-headless"; exit 1; }
 	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_PY) -m pip install -q --upgrade pip
 	$(PEERS_PY) -m pip install -q $(TORCH_PIN) $(PEERS_PKGS)
