@@ -12,6 +12,11 @@ holds; one request function per system) at the same concurrencies, one run, one 
   torchserve                                TorchServe 0.12 + benchmarks/torchserve_handler.py, raw
                                             float32 body, server-side batching (see --ts-*)
   flask                                     benchmarks/flask_app.py under gunicorn, one worker per core
+  {litserve,bentoml,rayserve}-{onnx,torchscript}
+                                            the Python servers people pick today, each in its own venv
+                                            (.venv-<framework>), serving the ONNX file on onnxruntime and
+                                            the TorchScript file on torch.jit with the framework's own
+                                            batching (benchmarks/<framework>_app.py, peer_runtime.py)
 
 All servers are started first (an idle server costs no CPU); then, at each (model, concurrency)
 point, every system is measured in turn, for --rounds rounds in rotated order, and each point
@@ -38,6 +43,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -48,7 +54,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 from peers_measure import GENERATOR, SYSTEMS, InProcess, best_of_rounds, run_interleaved  # noqa: E402
 from peers_report import machine, markdown, plot, print_table  # noqa: E402
 from peers_servers import (  # noqa: E402
-    CORES, FORMATS, Servers, artifact, log, models_from_spec, snapshot, start_flask, start_torchserve, start_triton,
+    CORES, FORMATS, PYTHON_PEERS, Servers, artifact, log, models_from_spec, snapshot, start_flask, start_torchserve,
+    start_triton,
 )
 
 
@@ -73,8 +80,12 @@ def main(argv=None) -> int:
     p.add_argument("--inproc-torch-threads", type=int, default=1,
                    help="torch intra-op threads in-process (1: OpenMP's spin-waits collapse on shared cores; onnxruntime uses all cores)")
     p.add_argument("--ts-workers", type=int, default=CORES, help="TorchServe workers per model (torch threads = cores / workers)")
-    p.add_argument("--ts-batch", default="digits=16,resnet18=8", help="TorchServe batchSize per model")
-    p.add_argument("--ts-delay-ms", default="digits=2,resnet18=5", help="TorchServe maxBatchDelay (ms) per model")
+    p.add_argument("--ts-batch", default="digits=16,resnet18=8", help="batch size per model: TorchServe batchSize, and the Python peers' max batch")
+    p.add_argument("--ts-delay-ms", default="digits=2,resnet18=5", help="batch wait (ms) per model: TorchServe maxBatchDelay, and the Python peers' batch timeout")
+    p.add_argument("--peer-workers", type=int, default=CORES,
+                   help="LitServe workers / BentoML workers / Ray Serve replicas per model (threads = cores / workers)")
+    for fw in PYTHON_PEERS:
+        p.add_argument(f"--{fw}-venv", default=str(ROOT / f".venv-{fw}"), help=f"venv with {fw} (make peers-install)")
     p.add_argument("--triton-instances", default="torchscript=2",
                    help="instance count per format loaded over the repository's (tune's pick; '' keeps the repository's)")
     p.add_argument("--report-only", metavar="RESULTS_JSON", help="re-render the table, plot and Markdown from a results.json")
@@ -102,7 +113,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     no_ts = [m for m in models if m not in args.ts_batch or m not in args.ts_delay_ms]
-    if no_ts and "torchserve" in systems:
+    if no_ts and any(s == "torchserve" or s.split("-")[0] in PYTHON_PEERS for s in systems):
         p.error(f"--ts-batch and --ts-delay-ms need a value for {no_ts}, e.g. --ts-batch {no_ts[0]}=8")
     conc = [int(c) for c in args.concurrency.split(",")]
     repo, work, venv = Path(args.repository).resolve(), Path(args.work).resolve(), Path(args.peers_venv).resolve()
@@ -120,6 +131,7 @@ def main(argv=None) -> int:
     all_rows: list[dict] = []
     rows: list[dict] = []
     started = dt.datetime.now(dt.timezone.utc)
+    load_start = os.getloadavg()
     servers = Servers()
     try:
         if any(s.startswith("triton-") for s in systems):
@@ -128,6 +140,10 @@ def main(argv=None) -> int:
             start_torchserve(servers, peer_models, repo, work, venv, args)
         if "flask" in systems:
             start_flask(servers, peer_models, repo, work, venv)
+        for fw, peer in PYTHON_PEERS.items():
+            if any(s.startswith(f"{fw}-") for s in systems):
+                peer(getattr(args, f"{fw}_venv"), args.peer_workers, args.ts_batch, args.ts_delay_ms).start(
+                    servers, peer_models, repo, work)
         inproc = InProcess(repo, peer_models, args.inproc_torch_threads) if any(s.startswith("inproc-") for s in systems) else None
         log(f"all servers up; {args.rounds} interleaved round(s)")
         all_rows = run_interleaved(peer_models, [s for s in SYSTEMS if s in systems], conc, args.rounds, args.duration,
@@ -136,12 +152,18 @@ def main(argv=None) -> int:
     finally:
         servers.stop()
         meta = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "conditions": args.conditions,
+                "load": "load average (1/5/15 min) at start {:.1f}/{:.1f}/{:.1f}, at end {:.1f}/{:.1f}/{:.1f}".format(
+                    *load_start, *os.getloadavg()),
                 "concurrency": conc, "duration": args.duration, "generator": GENERATOR, "warmup": args.warmup,
                 "rounds": args.rounds, "triton_client": args.triton_client,
                 "triton": f"repository configs from models.yaml; instance overrides {args.triton_instances}",
                 "inproc": f"onnxruntime {CORES} intra-op threads; torch {args.inproc_torch_threads} thread(s)",
                 "peers": f"TorchServe 0.12.0 (workers {args.ts_workers}, batchSize {args.ts_batch}, maxBatchDelay ms {args.ts_delay_ms}); "
-                         f"Flask under gunicorn, {CORES} sync workers x 1 torch thread"}
+                         f"Flask under gunicorn, {CORES} sync workers x 1 torch thread; "
+                         f"LitServe / BentoML / Ray Serve: {args.peer_workers} workers (replicas) per model x "
+                         f"{max(1, CORES // args.peer_workers)} thread(s), the same batch sizes and waits as TorchServe "
+                         "(LitAPI max_batch_size/batch_timeout, @bentoml.api max_batch_size/max_latency_ms, "
+                         "@serve.batch max_batch_size/batch_wait_timeout_s)"}
         (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "all_rounds": all_rows}, indent=2))
         with open(out / "results.csv", "w", newline="") as f:
             fields = sorted({k for r in all_rows for k in r}, key=lambda k: list(all_rows[0]).index(k) if k in all_rows[0] else 99)

@@ -17,7 +17,9 @@ from tritonctl.tune.measure import TritonTarget, LevelResult
 
 GENERATOR = "tritonctl.bench.sweep.measure_level"
 SYSTEMS = ["inproc-onnxruntime", "inproc-torchscript", "triton-onnx-grpc", "triton-onnx-http",
-           "triton-torchscript-grpc", "triton-torchscript-http", "torchserve", "flask"]
+           "triton-torchscript-grpc", "triton-torchscript-http", "torchserve", "flask",
+           "litserve-onnx", "litserve-torchscript", "bentoml-onnx", "bentoml-torchscript", "rayserve-onnx",
+           "rayserve-torchscript"]
 
 
 async def measure(send, concurrency: int, duration: float, warmup: float, batch: int = 1, label: str = "") -> LevelResult:
@@ -149,8 +151,8 @@ async def measure_system(system: str, model: PeerModel, c: int, servers: Servers
                 body, headers = triton_http_body(inp, out, x)
                 send = await http_sender(f"http://{url}/v2/models/{served}/infer", body, headers, stack)
         else:
-            send = await http_sender(servers.urls[system].format(model=model.name), sample(model).tobytes(),
-                                     {"Content-Type": "application/octet-stream"}, stack)
+            body, headers = servers.body(system, sample(model).tobytes())
+            send = await http_sender(servers.url(system, model.name), body, headers, stack)
         await send()  # fail fast on a broken deployment
         return await measure(send, c, duration, warmup, label=system)
 

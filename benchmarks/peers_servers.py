@@ -4,15 +4,19 @@ started before any measurement (an idle server costs no CPU) and stopped togethe
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from tritonctl.endpoints import free_port
 from tritonctl.server.process import stop_group, wait_http
@@ -95,7 +99,17 @@ class Servers:
 
     def __init__(self):
         self.urls: dict[str, str] = {}
+        self.model_urls: dict[tuple[str, str], str] = {}  # (system, model) -> URL, for servers with one URL per model
+        self.encoders: dict = {}  # system -> body encoder of a framework that cannot take a raw body
         self._stops: list = []
+
+    def body(self, system: str, raw: bytes) -> tuple[bytes, dict]:
+        """What ``system`` is sent for one raw float32 sample: the bytes themselves unless its framework says otherwise."""
+        encode = self.encoders.get(system)
+        return encode(raw) if encode else (raw, {"Content-Type": "application/octet-stream"})
+
+    def url(self, system: str, model: str) -> str:
+        return self.model_urls.get((system, model)) or self.urls[system].format(model=model)
 
     def stop(self) -> None:
         for stop in reversed(self._stops):
@@ -211,3 +225,120 @@ def start_flask(servers: Servers, models, repo, work, venv) -> None:
     servers.urls["flask"] = f"http://127.0.0.1:{port}/predict/{{model}}"
 
 
+
+
+class PythonPeer:
+    """A Python serving framework people pick today instead of Triton, run from its own venv.
+
+    One app script per framework (benchmarks/<framework>_app.py) serves both exports of every model
+    (``<framework>-onnx`` on onnxruntime, ``<framework>-torchscript`` on torch.jit, through
+    benchmarks/peer_runtime.py) at ``/predict/<model>_<format>``, with the framework's own batching
+    set to the same batch size and wait as TorchServe's. ``start`` launches it, waits until every
+    route answers a real sample, and registers the URLs; ``Servers.stop`` ends it.
+    """
+
+    framework = ""
+    script = ""
+    one_server_per_model = False  # the framework's server serves one model: one process each
+
+    def __init__(self, venv: Path, workers: int, batch: dict, delay_ms: dict):
+        self.venv, self.workers, self.batch, self.delay_ms = Path(venv), workers, batch, delay_ms
+
+    @property
+    def systems(self) -> list[str]:
+        return [f"{self.framework}-{f}" for f in FORMATS]
+
+    def entries(self, models, repo: Path) -> list[dict]:
+        """What the app serves (PEER_MODELS): one entry per model and format."""
+        return [{"name": m.name, "format": f, "path": str(artifact(repo, m, f)), "shape": list(m.shape),
+                 "input": m.inputs["onnx"] if f == "onnx" else "", "output": m.outputs["onnx"] if f == "onnx" else "",
+                 "max_batch": self.batch[m.name], "delay_ms": self.delay_ms[m.name]} for m in models for f in FORMATS]
+
+    def command(self, port: int, workdir: Path) -> list[str]:
+        return [str(self.venv / "bin" / "python"), str(ROOT / "benchmarks" / self.script), "--port", str(port)]
+
+    encode = None  # raw body -> (body, headers) when the framework cannot take raw bytes
+
+    def start(self, servers: "Servers", models, repo: Path, work: Path) -> None:
+        if not (self.venv / "bin" / "python").exists():
+            raise RuntimeError(f"{self.venv} is missing: `make peers-install` creates it ({self.framework})")
+        workdir = work / self.framework
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        entries = self.entries(models, repo)
+        groups = [[e] for e in entries] if self.one_server_per_model else [entries]
+        for i, group in enumerate(groups):
+            port = free_port()
+            env = dict(os.environ, PEER_MODELS=json.dumps(group), PEER_WORKERS=str(self.workers),
+                       PEER_THREADS=str(max(1, CORES // self.workers)), RAY_USAGE_STATS_ENABLED="0",
+                       BENTOML_DO_NOT_TRACK="True", LITSERVE_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
+            env.pop("PYTHONPATH", None)
+            log_file = open(workdir / f"server-{i}.log", "wb")
+            proc = subprocess.Popen(self.command(port, workdir), cwd=workdir, env=env, stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            servers._stops.append(lambda proc=proc, log_file=log_file: (stop_group(proc), log_file.close()))
+            for e in group:
+                url = f"http://127.0.0.1:{port}/predict/{e['name']}_{e['format']}"
+                system = f"{self.framework}-{e['format']}"
+                if self.encode is not None:
+                    servers.encoders[system] = self.encode
+                body, headers = servers.body(system, bytes(int(np.prod(e["shape"])) * 4))
+                wait_inference(url, body, headers, 300, proc, f"{self.framework} ({workdir}/server-{i}.log)")
+                servers.model_urls[(system, e["name"])] = url
+        log(f"{self.framework}: {len(entries)} models up ({self.workers} workers x {max(1, CORES // self.workers)} thread(s))")
+
+
+def wait_inference(url: str, body: bytes, headers: dict, timeout: float, proc: subprocess.Popen, what: str) -> None:
+    """Until ``url`` answers ``body`` (a zero sample) with 200 (a route that is up but not loaded answers 404/503)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before {url} answered")
+        try:
+            req = urllib.request.Request(url, data=body, headers=headers)
+            with urllib.request.urlopen(req, timeout=30) as r:
+                if r.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:200]!r}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    raise RuntimeError(f"{what}: {url} did not answer a sample within {timeout:.0f}s (last: {last})")
+
+
+class LitServePeer(PythonPeer):
+    """LitServe: a LitAPI per model with ``max_batch_size``/``batch_timeout``, CPU workers per LitServer."""
+
+    framework, script = "litserve", "litserve_app.py"
+
+    @staticmethod
+    def encode(raw: bytes) -> tuple[bytes, dict]:
+        """LitServe parses JSON or forms only: the sample as base64 in JSON, as its image examples do."""
+        return json.dumps({"sample": base64.b64encode(raw).decode()}).encode(), {"Content-Type": "application/json"}
+
+
+class BentoMLPeer(PythonPeer):
+    """BentoML: a service per model whose ``@bentoml.api(batchable=True, max_batch_size, max_latency_ms)`` runs the batch."""
+
+    framework, script, one_server_per_model = "bentoml", "bentoml_app.py", True
+
+    def command(self, port: int, workdir: Path) -> list[str]:
+        return [str(self.venv / "bin" / "bentoml"), "serve", "bentoml_app:PeerService", "--working-dir",
+                str(ROOT / "benchmarks"), "--host", "127.0.0.1", "--port", str(port)]
+
+    @staticmethod
+    def encode(raw: bytes) -> tuple[bytes, dict]:
+        """BentoML's main server takes JSON or multipart: a batch of one base64 sample along batch_dim 0."""
+        return json.dumps({"samples": [base64.b64encode(raw).decode()]}).encode(), {"Content-Type": "application/json"}
+
+
+class RayServePeer(PythonPeer):
+    """Ray Serve: a deployment per model, ``@serve.batch`` in each of its replicas, one local Ray."""
+
+    framework, script = "rayserve", "rayserve_app.py"
+
+
+PYTHON_PEERS = {p.framework: p for p in (LitServePeer, BentoMLPeer, RayServePeer)}

@@ -4,13 +4,26 @@
 PEERS_VENV ?= .venv-peers
 PEERS_PY := $(PEERS_VENV)/bin/python
 PEERS_PKGS := torchserve==0.12.0 torch-model-archiver==0.12.0 captum==0.9.0 flask gunicorn pyyaml 'numpy<2'
-# About 17 minutes on 2 cores (2 interleaved rounds x 96 points). A quicker look:
+# The Python servers people pick today, each in its own venv (their pins conflict with each other's
+# and with TorchServe's), torch pinned in each; the apps are benchmarks/{litserve,bentoml,rayserve}_app.py.
+PY_PEERS_PKGS_litserve := litserve==0.2.19
+PY_PEERS_PKGS_bentoml := bentoml==1.4.40
+PY_PEERS_PKGS_rayserve := ray[serve]==2.60.0
+PY_PEERS := litserve bentoml rayserve
+PY_PEERS_COMMON := onnxruntime==1.32.0 'numpy<2'
+# About 35 minutes on 2 cores (2 interleaved rounds x 168 points, servers start in ~2 min). A quicker look:
 #   make bench-peers PEERS_ARGS="--models digits --concurrency 1,8 --rounds 1"
 PEERS_ARGS ?=
 
 .PHONY: peers-install bench-peers
 
-peers-install: $(PEERS_VENV)/.installed ## venv .venv-peers: TorchServe + torch-model-archiver 0.12.0, Flask, gunicorn, torch==2.13.0 (CPU)
+peers-install: $(PEERS_VENV)/.installed $(foreach p,$(PY_PEERS),.venv-$(p)/.installed) ## venvs: .venv-peers (TorchServe 0.12.0, Flask, gunicorn), .venv-litserve, .venv-bentoml, .venv-rayserve; torch==2.13.0 (CPU) in each
+
+.venv-%/.installed: mk/bench.mk
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q $(TORCH_PIN) $(PY_PEERS_COMMON) '$(PY_PEERS_PKGS_$*)'
+	touch $@
 
 $(PEERS_VENV)/.installed: mk/bench.mk
 	@command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; } \
@@ -22,3 +35,24 @@ $(PEERS_VENV)/.installed: mk/bench.mk
 
 bench-peers: models peers-install ## our Triton (ONNX/TorchScript, gRPC/HTTP) vs TorchServe, Flask+gunicorn and in-process; table + plot -> benchmarks/RESULTS.md
 	$(PY) benchmarks/peers.py --peers-venv $(PEERS_VENV) --results-md benchmarks/RESULTS.md $(PEERS_ARGS)
+
+# `tritonctl tune` beside Triton Model Analyzer 1.58 (remote launch mode, perf_analyzer from the
+# tritonclient 2.41.0 wheel) on one local Triton: same model, grid and objective; both winners
+# re-measured by tune's generator. Model Analyzer pins its own tritonclient/numpy/protobuf: own venv.
+ANALYZER_VENV ?= .venv-analyzer
+# About 12 minutes on 2 cores with the defaults (12 candidates x 3 concurrencies each way). Quicker:
+#   make bench-tune-vs-analyzer ANALYZER_ARGS="--max-batch-sizes 16,32 --instances 1,2 --queue-delays-us 0 --concurrency 1,16 --rounds 1"
+ANALYZER_ARGS ?=
+
+.PHONY: analyzer-install bench-tune-vs-analyzer
+
+analyzer-install: $(ANALYZER_VENV)/.installed ## venv .venv-analyzer: triton-model-analyzer 1.58.0
+
+$(ANALYZER_VENV)/.installed: mk/bench.mk
+	test -x $(ANALYZER_VENV)/bin/python || $(PYTHON) -m venv $(ANALYZER_VENV)
+	$(ANALYZER_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ANALYZER_VENV)/bin/python -m pip install -q triton-model-analyzer==1.58.0
+	touch $@
+
+bench-tune-vs-analyzer: models analyzer-install ## tritonctl tune vs Model Analyzer: winners, re-measured throughput/p99, wall times -> benchmarks/TUNE_VS_ANALYZER.md
+	$(PY) benchmarks/tune_vs_analyzer.py --analyzer-venv $(ANALYZER_VENV) --results-md benchmarks/TUNE_VS_ANALYZER.md $(ANALYZER_ARGS)
