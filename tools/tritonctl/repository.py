@@ -79,18 +79,34 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
     raw = data.encode() if isinstance(data, str) else data
     if path.exists() and path.read_bytes() == raw:
         return False
+    _replace(path, lambda f: f.write(raw))
+    return True
+
+
+def copy_atomic(path: Path, src: Path) -> None:
+    """Replace `path` with a copy of `src`, streamed (model files can be larger than memory)."""
+
+    def fill(f) -> None:
+        with open(src, "rb") as s:
+            shutil.copyfileobj(s, f, 1 << 20)
+
+    _replace(path, fill)
+
+
+def _replace(path: Path, fill) -> None:
+    """Write a temp file beside `path` with `fill(file)`, fsync it, then os.replace: a reader sees
+    the old file or the new one, never a part; the temp file is removed if anything fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(raw)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return True
 
 
 class Staging:

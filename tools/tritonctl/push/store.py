@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from tritonctl import repository
 from tritonctl.errors import StorageError
 from tritonctl.push.location import Location
 
@@ -107,14 +107,14 @@ class Store:
     # -- writing -------------------------------------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> None:
         if self.loc.is_local:
-            self._local_replace(Path(self.loc.join(rel)), data=data)
+            repository.write_atomic(Path(self.loc.join(rel)), data)
             return
         with self.errors(f"writing {self.loc}/{rel}"):
             self.fs.pipe_file(self.loc.join(rel), data)
 
     def upload(self, rel: str, src: Path) -> None:
         if self.loc.is_local:
-            self._local_replace(Path(self.loc.join(rel)), src=src)
+            repository.copy_atomic(Path(self.loc.join(rel)), src)
             return
         with self.errors(f"uploading {src} to {self.loc}/{rel}"):
             self.fs.put_file(str(src), self.loc.join(rel))
@@ -139,34 +139,15 @@ class Store:
         target = root / rel_dir
         if target.exists():
             return False
-        staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.push-{os.getpid()}-"))
-        try:
+        # The build's staging directory: beside DEST, removed on exit, leftovers of a killed run cleared.
+        with repository.Staging(root) as staging:
             for rel, src in files:
-                dst = staging / rel
+                dst = staging.path / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging / rel_dir, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            os.rename(staging.path / rel_dir, target)
         return True
-
-    def _local_replace(self, path: Path, data: bytes | None = None, src: Path | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                if data is not None:
-                    f.write(data)
-                else:
-                    with open(src, "rb") as s:
-                        shutil.copyfileobj(s, f, 1 << 20)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def _local_prune_empty_dirs(self) -> None:
         root = Path(self.loc.path)
