@@ -27,6 +27,8 @@ from __future__ import annotations
 import inspect
 from dataclasses import asdict, dataclass, fields
 
+from tritonctl.client import protocol_of
+
 #: server parts of a request, in the order they happen (and stack in the plot)
 PARTS = ("queue", "compute_input", "compute_infer", "compute_output", "overhead")
 
@@ -80,12 +82,8 @@ def parse(payload: dict) -> Snapshot:
     return out
 
 
-def _is_grpc(client) -> bool:
-    return type(client).__module__.startswith("tritonclient.grpc")
-
-
 def _request(client, model: str, version: str):
-    if _is_grpc(client):
+    if protocol_of(client) == "grpc":
         return client.get_inference_statistics(model, version, as_json=True)
     return client.get_inference_statistics(model, version)
 
