@@ -161,8 +161,8 @@ def main(argv=None) -> int:
                 "peers": f"TorchServe 0.12.0 (workers {args.ts_workers}, batchSize {args.ts_batch}, maxBatchDelay ms {args.ts_delay_ms}); "
                          f"Flask under gunicorn, {CORES} sync workers x 1 torch thread; "
                          f"LitServe / BentoML / Ray Serve: {args.peer_workers} workers (replicas) per model x "
-                         f"{max(1, CORES // args.peer_workers)} thread(s), the same batch sizes and waits as TorchServe "
-                         "(LitAPI max_batch_size/batch_timeout, @bentoml.api max_batch_size/max_latency_ms, "
+                         f"{max(1, CORES // args.peer_workers)} thread(s), the same batch sizes (and waits, but BentoML's) as TorchServe "
+                         "(LitAPI max_batch_size/batch_timeout, @bentoml.api max_batch_size with its adaptive wait and max_latency_ms 10 s, "
                          "@serve.batch max_batch_size/batch_wait_timeout_s)"}
         (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows, "all_rounds": all_rows}, indent=2))
         with open(out / "results.csv", "w", newline="") as f:

@@ -51,6 +51,20 @@ class PeerModel:
         return JSONResponse({"logits": (await self.predict(x)).tolist()})
 
 
+def start_ray(attempts: int = 3) -> None:
+    """A local Ray. Ray waits a fixed 30 s for its raylet to register (ray/_private/node.py); on a
+    loaded machine that can run out, so a timed-out start is tried again from scratch."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == attempts:
+                raise
+            print(f"Ray start {attempt}/{attempts} timed out ({exc}); again", flush=True)
+            ray.shutdown()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--port", type=int, required=True)
@@ -59,7 +73,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     models = peer_runtime.from_env()
-    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False)
+    start_ray()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": args.port})
         for s in models:

@@ -152,7 +152,6 @@ def main(argv=None) -> int:
     from tritonctl.endpoints import free_port
     from tritonctl.server.launcher import LocalServer, ServerOptions
     from tritonctl.tune.session import TuneRequest, TuneSession
-    from tritonctl.tune.runner import config_from_dict
 
     model_spec = spec_mod.load(Path(args.spec)).model(args.model)
     args.served = model_spec.served_name(args.format)
@@ -170,9 +169,10 @@ def main(argv=None) -> int:
     report: dict = {"space": space, "budget_ms": args.p99_budget_ms, "model": args.served}
     try:
         server.wait_ready(300)
-        import tritonclient.http as httpclient
+        from tritonctl import client as tc
 
-        base_cfg = config_from_dict(httpclient.InferenceServerClient(opts.http_url).get_model_config(args.served))
+        with tc.closing(tc.make_client(f"http://{opts.http_url}")) as client:
+            base_cfg = tc.get_config_message(client, args.served)
 
         # 1. tune
         req = TuneRequest(model=args.model, http_url=opts.http_url, grpc_url=opts.grpc_url, spec_path=Path(args.spec),
