@@ -313,3 +313,19 @@ def test_json_report_is_machine_readable(repo):
     edit_config(repo / "lin_onnx", lambda c: setattr(c, "name", "linear"))
     data = json.loads(check_repository(repo).to_json())
     assert data["errors"] >= 1 and {"file", "severity", "message", "fix", "rule", "model"} <= set(data["findings"][0])
+
+
+def test_vendored_requirements_built_for_another_python_than_the_releases_are_a_warning(repo):
+    # build.json (tritonctl build's record) says which Python the vendored packages were built for.
+    (repo / "pyecho" / "1" / "build.json").write_text('{"vendored_for_python": ["3.10"]}')
+    (f,) = only(check_repository(repo, release="24.11"), "python.vendored-python", "warning")  # Python 3.12
+    assert f.model == "pyecho" and "Python 3.10" in f.message and "3.12" in f.message
+    assert "--triton-release 24.11" in f.fix
+    same = check_repository(repo, release="24.04")  # Python 3.10: what they were built for
+    assert not [f for f in same.findings if f.rule == "python.vendored-python"], same.to_text()
+
+
+def test_an_unreadable_build_record_is_no_vendored_python_finding(repo):
+    (repo / "pyecho" / "1" / "build.json").write_text("{not json")
+    report = check_repository(repo, release="24.11")
+    assert not [f for f in report.findings if f.rule == "python.vendored-python"], report.to_text()

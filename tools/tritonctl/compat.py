@@ -240,13 +240,15 @@ def torchscript_problems(path: Path, info: ReleaseInfo, producer_torch: str | No
 
 def problems_for(path: str | Path, release: str, producer_torch: str | None = None) -> list[Finding]:
     """Compatibility findings for a repository, one model directory, or one model file."""
+    from tritonctl.repository import CONFIG
+
     info = release_info(release)
     path = Path(path)
     if not path.exists():
         raise CheckError(f"{path} does not exist; pass a model repository, a model directory or a model file")
     if path.is_file():
         return _file_problems(path, info, producer_torch, None)
-    model_dirs = [path] if (path / "config.pbtxt").is_file() or any(p.name.isdigit() for p in path.iterdir() if p.is_dir()) \
+    model_dirs = [path] if (path / CONFIG).is_file() or any(p.name.isdigit() for p in path.iterdir() if p.is_dir()) \
         else sorted(p for p in path.iterdir() if p.is_dir())
     out: list[Finding] = []
     for d in model_dirs:

@@ -10,12 +10,12 @@ vendored packages must also have been built for that release's Python (build.jso
 from __future__ import annotations
 
 import ast
-import json
 import sys
 from pathlib import Path
 
 from tritonctl.check.finding import Finding, warning
 from tritonctl.check.model_dirs import Repository
+from tritonctl.repository import read_record
 
 
 def check(repo: Repository, release: str | None = None) -> list[Finding]:
@@ -81,7 +81,4 @@ def _vendored(directory: Path) -> set[str]:
 
 
 def _built_for(vdir: Path) -> list[str] | None:
-    try:
-        return json.loads((vdir / "build.json").read_text()).get("vendored_for_python")
-    except (OSError, ValueError):
-        return None
+    return (read_record(vdir) or {}).get("vendored_for_python")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonctl.errors import RepositoryError, StorageError
+from tritonctl.repository import CONFIG  # Triton's config file name, as the repository writer names it
 
 MANIFEST = "tritonctl-push.json"
 FORMAT = 1
-CONFIG = "config.pbtxt"
 
 
 @dataclass(frozen=True)
