@@ -24,16 +24,17 @@ def main(argv=None) -> int:
     from tritonctl import client as tc
     from tritonctl.bench import perf_analyzer as pa
     from tritonctl.bench.locust_run import run_headless
+    from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--http", default="localhost:8000")
-    p.add_argument("--grpc", default="localhost:8001")
+    p.add_argument("--http", default=DEFAULT_URLS["http"])
+    p.add_argument("--grpc", default=DEFAULT_URLS["grpc"])
     p.add_argument("--model", default="linear")
     p.add_argument("--users", type=int, default=8)
     p.add_argument("--duration", type=int, default=15)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 2)
     p.add_argument("--protocols", default="grpc,http")
-    p.add_argument("--state-dir", default=".tritonctl")
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR)
     a = p.parse_args(argv)
 
     tool = pa.ensure_installed(a.state_dir)

@@ -29,6 +29,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonctl.endpoints import DEFAULT_STATE_DIR
 from tritonctl.errors import ClientError
 from tritonctl.shapes import DYNAMIC_DIM
 from tritonctl.stats import Breakdown
@@ -75,7 +76,7 @@ def _link_libs(libdir: Path) -> None:
         link.symlink_to(found[0])
 
 
-def ensure_installed(state_dir: str | Path = ".tritonctl", pip: list[str] | None = None) -> PerfAnalyzer:
+def ensure_installed(state_dir: str | Path = DEFAULT_STATE_DIR, pip: list[str] | None = None) -> PerfAnalyzer:
     """perf_analyzer under ``<state_dir>/perf_analyzer/``, downloading the wheel once."""
     dest = Path(state_dir) / "perf_analyzer"
     binary, libdir = dest / "perf_analyzer", dest / "lib"
