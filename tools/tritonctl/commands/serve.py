@@ -79,6 +79,8 @@ def run(args) -> int:
     from tritonctl.errors import ServeError
     from tritonctl.server.health import failed_models
     from tritonctl.server.launcher import LocalServer, ServerOptions
+    from tritonctl.server.stubs import StubWatch
+    from tritonctl.server.stubs import describe as describe_dead_stubs
 
     opts = ServerOptions(
         repository=args.repository,  # a directory, or s3:// gs:// as:// (Triton reads it; credentials from the environment)
@@ -133,12 +135,21 @@ def run(args) -> int:
         return 0
 
     print("serving; press Ctrl-C to stop", flush=True)
+    # supervision: tritonserver exiting, or one of its backend stubs dying (Triton 2.51 neither
+    # restarts nor reports a dead stub, and keeps answering live/ready): report, stop, exit 1
+    stubs = StubWatch(server.pid, opts.http_url)
     while not stop_requested:
         if server.proc.poll() is not None:
             code = server.proc.returncode
             server.stop(timeout=5)
             raise ServeError(f"tritonserver exited with status {code}; its log ends with:\n{server.log_tail()}")
-        time.sleep(0.2)
+        dead = stubs.poll()
+        if dead:
+            # said before stopping: the stop can take --exit-timeout while clients hang up
+            print(f"tritonctl serve: error: {describe_dead_stubs(dead)}", file=sys.stderr, flush=True)
+            server.stop()
+            return 1
+        time.sleep(0.5)
     name = signal.Signals(stop_requested[0]).name
     print(f"{name}: stopping (in-flight requests finish, up to {opts.exit_timeout_secs}s)...", flush=True)
     code = server.stop()
