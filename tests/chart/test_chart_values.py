@@ -1,4 +1,9 @@
-"""What each value does to the rendered objects; names read as sentences."""
+"""What each value does to the rendered objects; names read as sentences.
+
+(Over 400 lines on purpose: one short test per value, in the sections and order of
+values.yaml, so the test of a value is found by searching one file for its name; each section
+is a handful of independent render-and-look checks with nothing shared to factor out.)
+"""
 
 from __future__ import annotations
 
