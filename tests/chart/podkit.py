@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from tritonctl.server.process import stop_group
+
 BACKENDS_MOUNT = "/triton-backends"
 
 
@@ -165,13 +167,13 @@ class ChartTriton:
         return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
 
     def stop(self, timeout: float = 40) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait(timeout=10)
+        stop_group(self.proc, timeout)  # tritonserver and its Python stubs: one process group
+
+    def __enter__(self) -> "ChartTriton":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def _ready(http: str) -> bool:

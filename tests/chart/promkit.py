@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tritonctl.server.process import stop_child
+
 INSTALL_HINT = ("install Debian's prometheus package (server + promtool): `make prometheus` "
                 "(as root: apt-get update && apt-get install -y --no-install-recommends prometheus)")
 
@@ -218,13 +220,8 @@ class PrometheusServer:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_child(self.proc, timeout=30)
 
     def api(self, path: str, **params) -> dict:
         query = urllib.parse.urlencode(params, doseq=True)

@@ -56,11 +56,8 @@ def triton(tmp_path_factory, render, scenario_values):
     (repo / "double" / "1").mkdir(parents=True)
     (repo / "double" / "config.pbtxt").write_text(CONFIG)
     (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
-    server = podkit.start_chart_triton(render(scenario_values["cpu-only-values"]), repo, tmp, sandbox=False)
-    try:
+    with podkit.start_chart_triton(render(scenario_values["cpu-only-values"]), repo, tmp, sandbox=False) as server:
         yield {"base": f"http://{server.http}", "ports": server.ports, "args": server.args, "log": server.log}
-    finally:
-        server.stop()
 
 
 def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_args(triton):

@@ -34,17 +34,9 @@ def pod_objs(render):
 
 
 @pytest.fixture(scope="module")
-def repository(example_repository):
-    return example_repository
-
-
-@pytest.fixture(scope="module")
-def pod(pod_objs, repository, tmp_path_factory):
-    server = podkit.start_chart_triton(pod_objs, repository, tmp_path_factory.mktemp("pod"), sandbox=True)
-    try:
+def pod(pod_objs, example_repository, tmp_path_factory):
+    with podkit.start_chart_triton(pod_objs, example_repository, tmp_path_factory.mktemp("pod"), sandbox=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _status(pid: int) -> dict[str, str]:
@@ -148,11 +140,11 @@ def test_the_python_backend_should_keep_its_shared_memory_in_the_shm_volume(pod,
     assert sum(sizes) <= volumes.tmpfs["/dev/shm"]
 
 
-def test_without_the_charts_shm_volume_the_python_models_should_fail_to_load(pod_objs, repository, tmp_path):
+def test_without_the_charts_shm_volume_the_python_models_should_fail_to_load(pod_objs, example_repository, tmp_path):
     """The negative control: the /dev/shm grant is needed, not decoration."""
     objs = copy.deepcopy(pod_objs)
     container = triton_container(objs)
     container["volumeMounts"] = [m for m in container["volumeMounts"] if m["mountPath"] != "/dev/shm"]
     with pytest.raises(pytest.fail.Exception, match=r"(?s)Unable to initialize shared memory.*Read-only file system"):
-        server = podkit.start_chart_triton(objs, repository, tmp_path, sandbox=True, timeout=120)
-        server.stop()
+        with podkit.start_chart_triton(objs, example_repository, tmp_path, sandbox=True, timeout=120):
+            pass

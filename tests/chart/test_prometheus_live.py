@@ -107,17 +107,10 @@ def dashboard_queries(objs: list[dict]) -> list[tuple[str, str, str | None]]:
 # ---------------------------------------------------------------- the stack
 
 @pytest.fixture(scope="module")
-def repository(example_repository):
-    return example_repository
-
-
-@pytest.fixture(scope="module")
-def triton(release, repository, tmp_path_factory):
-    server = podkit.start_chart_triton(release, repository, tmp_path_factory.mktemp("live-triton"), sandbox=False)
-    try:
+def triton(release, example_repository, tmp_path_factory):
+    with podkit.start_chart_triton(release, example_repository, tmp_path_factory.mktemp("live-triton"),
+                                   sandbox=False) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

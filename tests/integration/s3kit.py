@@ -19,13 +19,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonctl.endpoints import free_port
+from tritonctl.server.process import stop_child
+
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -83,7 +80,7 @@ class S3Server:
 
 def start_s3(workdir: Path, timeout: float = 60) -> S3Server:
     workdir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "moto.log"
     boot = {"AWS_ACCESS_KEY_ID": "bootstrap", "AWS_SECRET_ACCESS_KEY": "bootstrap", "AWS_DEFAULT_REGION": REGION}
     env = {**os.environ, **boot, "INITIAL_NO_AUTH_ACTION_COUNT": "3", "PYTHONUNBUFFERED": "1"}
@@ -113,9 +110,4 @@ def start_s3(workdir: Path, timeout: float = 60) -> S3Server:
 
 
 def stop_s3(server: S3Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait(timeout=10)
+    stop_child(server.proc, timeout=10)

@@ -4,16 +4,18 @@ integration and load-test suites; a plain module, so test files import it by a u
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Free ports never handed out twice in this process; start_server retries when another process
+# took one meanwhile.
+from tritonctl.endpoints import free_port, free_ports  # noqa: F401 - re-exported for the tests
+from tritonctl.server.process import stop_child
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,32 +26,6 @@ def tritonctl_cmd(*args: str) -> list[str]:
 
 def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(tritonctl_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
-
-
-# Ports handed out by this test process. Asking the kernel for a free port and then releasing it
-# leaves a window in which another caller can be given the same one; the registry makes sure this
-# process never hands one out twice, and start_server retries when a port was taken meanwhile by
-# someone else (another helper's server, another test process).
-_handed_out: set[int] = set()
-_lock = threading.Lock()
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports nothing listens on now, never handed out before in this process."""
-    ports: list[int] = []
-    with _lock:
-        while len(ports) < count:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            if port not in _handed_out:
-                _handed_out.add(port)
-                ports.append(port)
-    return ports
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
 
 
 # what `tritonctl serve` (its port check) and tritonserver (its bind) say when a port is taken
@@ -162,13 +138,7 @@ def _launch(repo: Path, workdir: Path, extra: tuple[str, ...]) -> Served:
 def stop_server(served: Served, timeout: float = 60) -> int | None:
     """SIGTERM to `tritonctl serve` (what Ctrl-C does), then make sure nothing is left."""
     proc = served.proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    stop_child(proc, timeout)
     # belt and braces: a server left behind by a broken serve is stopped through its pid file
     subprocess.run(tritonctl_cmd("stop", "--state-dir", str(served.state_dir), "--timeout", "10"), capture_output=True, cwd=ROOT)
     return proc.returncode

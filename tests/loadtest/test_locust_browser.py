@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tritonctl.bench.locust_run import locustfile_path
+from tritonctl.server.process import stop_child
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,12 +90,7 @@ def start_ui(lt_server, tmp_path, *extra: str):
 
 
 def stop_ui(proc, log):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_child(proc, timeout=30)
     log.close()
 
 

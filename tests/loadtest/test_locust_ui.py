@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from tritonctl.bench.locust_run import locustfile_path
 from tritonctl.endpoints import free_port
+from tritonctl.server.process import stop_child
 
 pytestmark = pytest.mark.integration
 
@@ -76,10 +76,5 @@ def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, tmp_path):
         with urllib.request.urlopen(urllib.request.Request(base + "/stop", data=b"", method="POST"), timeout=10) as r:
             assert r.status == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, timeout=20)
         log.close()

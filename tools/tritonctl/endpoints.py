@@ -8,13 +8,14 @@
 * free and busy TCP ports on this machine.
 
 Stdlib only, so every command can import it before anything heavy. The load test
-(``loadtest/locustfile.py``) keeps its own copy of the defaults: it must run in a plain Locust
-image without tritonctl.
+(``loadtest/triton_users.py``, ``triton_stats.py``) keeps its own copy of the defaults: it must run
+in a plain Locust image without tritonctl.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -144,8 +145,28 @@ def port_in_use(port: int, address: str = DEFAULT_ADDRESS) -> bool:
     return False
 
 
+# A port is free when asked, not when the server binds it: the OS may give the same ephemeral
+# port to the next bind(0) once this socket is closed, so one server's three ports could collide.
+# The registry makes sure this process never hands one out twice; a port taken meanwhile by
+# another process is the caller's to retry (tests/integration/serverkit.start_server does).
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports nothing listens on now, never handed out before in this process."""
+    ports: list[int] = []
+    with _handed_out_lock:
+        while len(ports) < count:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                ports.append(port)
+    return ports
+
+
 def free_port() -> int:
-    """A TCP port nothing listens on right now (for tests and the demo)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on right now (for tests, the demo, bench's own server)."""
+    return free_ports(1)[0]

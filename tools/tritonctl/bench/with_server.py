@@ -20,6 +20,7 @@ import sys
 def main(argv=None) -> int:
     from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_URLS
     from tritonctl.server.health import is_ready
+    from tritonctl.server.process import stop_child
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--http", default=DEFAULT_URLS["http"], help="host:port of Triton's HTTP endpoint")
@@ -58,13 +59,8 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGINT, lambda *_: None)
         return proc.wait()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            stop_child(proc, timeout=15)
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
         if started:

@@ -1,8 +1,8 @@
-"""Process helpers: is a pid (or a process group) alive, stop a group, wait for an HTTP answer.
+"""Process helpers: is a pid (or a process group) alive, stop a group or a child, wait for an HTTP answer.
 
 One copy for the launcher (tritonserver and its Python backend stubs share a process group),
-the repository writer (a staging directory named after a build's pid) and the peer benchmark
-(TorchServe, gunicorn). Linux semantics: a zombie counts as dead, read from ``/proc``.
+the repository writer (a staging directory named after a build's pid), the peer benchmark
+(TorchServe, gunicorn), ``bench.with_server`` and the tests' own servers (moto, Prometheus, Locust). Linux semantics: a zombie counts as dead, read from ``/proc``.
 """
 
 from __future__ import annotations
@@ -102,6 +102,20 @@ def stop_group(proc: subprocess.Popen, timeout: float = 30) -> int | None:
     if proc.poll() is not None:
         return proc.returncode
     return stop_process_group(proc.pid, timeout, proc=proc, term_group=True)
+
+
+def stop_child(proc: subprocess.Popen, timeout: float = 30) -> int | None:
+    """Stop a child that shares our process group: SIGTERM, ``timeout`` seconds to exit, then
+    SIGKILL; its exit status. (A child started with ``start_new_session=True``: ``stop_group``,
+    which also stops what it started.)"""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
