@@ -54,10 +54,14 @@ from triton_inputs import ModelPlan, TensorSpec, random_tensor, resolve_plan  # 
 
 log = logging.getLogger("loadtest")
 
-# Triton's default HTTP endpoint and gRPC port: this file's own copy of tritonctl/endpoints.py's
-# defaults, for the same reason as its dtype table below (no tritonctl import in-cluster).
+# Triton's default HTTP endpoint and gRPC port, and the length of a dynamic (-1) dimension: this
+# file's own copies of tritonctl/endpoints.py's defaults and of tritonctl/shapes.py's
+# DYNAMIC_DIM.opt (what `tritonctl bench` and `tune` send), on purpose, like triton_inputs.py's
+# dtype table: the load test runs in a plain Locust image without tritonctl (k8s/locust).
+# tests/unit/test_bench_locustfile.py checks that the copies agree.
 DEFAULT_HTTP = "http://localhost:8000"
 DEFAULT_GRPC_PORT = 8001
+DEFAULT_DYNAMIC_DIM = 8
 DEFAULT_MODELS = "linear"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SAMPLES = os.path.normpath(os.path.join(_HERE, "..", "examples", "digits_samples"))
@@ -76,8 +80,8 @@ def _add_arguments(parser):
                    help="comma-separated model[:version] for ModelGrpcUser/ModelHttpUser (default: %(default)s)")
     g.add_argument("--batch-size", env_var="TRITON_BATCH_SIZE", type=int, default=1, include_in_web_ui=True,
                    help="batch dimension of each request for models with max_batch_size > 0 (default: %(default)s)")
-    g.add_argument("--dynamic-dim", env_var="TRITON_DYNAMIC_DIM", type=int, default=16, include_in_web_ui=True,
-                   help="size of every other variable (-1) dimension (default: %(default)s)")
+    g.add_argument("--dynamic-dim", env_var="TRITON_DYNAMIC_DIM", type=int, default=DEFAULT_DYNAMIC_DIM,
+                   include_in_web_ui=True, help="size of every other variable (-1) dimension (default: %(default)s)")
     g.add_argument("--samples", env_var="TRITON_SAMPLES", default=DEFAULT_SAMPLES, include_in_web_ui=False,
                    help="folder of PNG/JPEG files for models with BYTES inputs (default: examples/digits_samples)")
     g.add_argument("--fresh-inputs", env_var="TRITON_FRESH_INPUTS", action="store_true", default=False,

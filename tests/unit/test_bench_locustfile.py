@@ -38,6 +38,16 @@ SCRIPT = textwrap.dedent(
     else:
         raise AssertionError("empty --models accepted")
 
+    # the load test's own copies (it runs without tritonctl) agree with tritonctl's one table / default
+    import numpy as np
+    import triton_stats as ts
+    from tritonctl import dtypes, endpoints, shapes
+    assert {w: np.dtype(t) for w, t in ti._NP.items()} == {d.wire: np.dtype(d.numpy) for d in dtypes.TABLE if d.numpy}
+    assert tu.DEFAULT_HTTP == "http://" + endpoints.DEFAULT_URLS["http"]
+    assert tu.DEFAULT_GRPC_PORT == endpoints.DEFAULT_GRPC_PORT
+    assert ts.DEFAULT_METRICS_PORT == endpoints.DEFAULT_METRICS_PORT
+    assert tu.DEFAULT_DYNAMIC_DIM == shapes.DYNAMIC_DIM.opt
+
     # shapes from metadata: batch dim, dynamic dims, the model's max_batch_size
     assert ti.concrete_shape([-1, 1, 28, 28], 32, 4, 16) == [4, 1, 28, 28]
     assert ti.concrete_shape([-1, -1], 8, 64, 12) == [8, 12]

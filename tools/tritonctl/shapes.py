@@ -6,7 +6,7 @@ on the build side: the ONNX/TensorRT export profile (min/opt/max), the parity ca
 and the config's warm-up sample (opt). A client facing a served model knows only ``-1``: it
 sends ``opt`` (``tritonctl bench --dynamic-dim``, ``tune``) or draws between ``min`` and ``max``
 (``tritonctl infer --random``), lengths the default export profile accepts. The load test
-(``loadtest/``) keeps its own default, since it runs without tritonctl.
+keeps its own copy of ``opt`` (``loadtest/triton_users.py``), since it runs without tritonctl.
 
 Stdlib only: the client and the spec both import it.
 """
