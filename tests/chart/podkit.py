@@ -186,8 +186,13 @@ def _ready(http: str) -> bool:
 
 def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, sandbox: bool,
                        timeout: float = 180) -> ChartTriton:
-    """Start tritonserver with the rendered Triton container's args and env; wait until ready."""
+    """Start tritonserver with the rendered Triton container's args and env; wait until ready.
+
+    Its three ports come from the one registry (``endpoints.free_ports``: never the same port
+    twice in this process); when another process took one before Triton bound it, Triton exits
+    saying so (``endpoints.PORT_TAKEN``) and it is started again on new ports, twice at most."""
     from manifest_lookup import pod_spec, triton_container
+    from tritonctl.endpoints import PORT_TAKEN, free_ports
     from tritonctl.server import launcher
 
     try:
@@ -195,7 +200,6 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
     except Exception as exc:  # noqa: BLE001 - no nvidia-pytriton here
         pytest.fail(f"no local Triton binary: {exc}")
     container, spec = triton_container(objs), pod_spec(objs)
-    ports = {name: launcher.free_port() for name in ("http", "grpc", "metrics")}
     workdir.mkdir(parents=True, exist_ok=True)
     backends = launcher.prepare_backend_dir(workdir / "state", dist)
     env = launcher.server_env(dist, base={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
@@ -206,29 +210,37 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
         volumes = pod_volumes(spec, container)
         for path in (repository, backends):  # bind sources: the pod's user reads them
             os.chmod(path, 0o755)
-        args = chart_args(container, ports)
-        command = [str(dist.binary), *args, f"--backend-directory={BACKENDS_MOUNT}"]
-        staging = workdir / "pod"
-        (staging / "root").mkdir(parents=True, exist_ok=True)
-        script = sandbox_script(staging=staging, volumes=volumes, repository=repository, backends=backends,
-                                uid=security["runAsUser"], gid=security["runAsGroup"], command=command)
-        (staging / "sandbox.sh").write_text(script)
-        argv = ["unshare", "--mount", "--propagation", "private", "bash", str(staging / "sandbox.sh")]
-    else:
-        args = chart_args(container, ports, repository=str(repository))
-        argv = [str(dist.binary), *args, f"--backend-directory={backends}"]
-    log = workdir / "triton.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = ChartTriton(proc, ports, log, args)
-    deadline = time.monotonic() + timeout
-    while not _ready(server.http):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            pytest.fail(f"Triton did not become ready with the chart's args {args} "
-                        f"({'sandboxed' if sandbox else 'plain'}):\n{server.log_tail()}")
-        time.sleep(0.5)
-    return server
+    for attempt in range(3):
+        ports = dict(zip(("http", "grpc", "metrics"), free_ports(3)))
+        if sandbox:
+            args = chart_args(container, ports)
+            command = [str(dist.binary), *args, f"--backend-directory={BACKENDS_MOUNT}"]
+            staging = workdir / "pod"
+            (staging / "root").mkdir(parents=True, exist_ok=True)
+            script = sandbox_script(staging=staging, volumes=volumes, repository=repository, backends=backends,
+                                    uid=security["runAsUser"], gid=security["runAsGroup"], command=command)
+            (staging / "sandbox.sh").write_text(script)
+            argv = ["unshare", "--mount", "--propagation", "private", "bash", str(staging / "sandbox.sh")]
+        else:
+            args = chart_args(container, ports, repository=str(repository))
+            argv = [str(dist.binary), *args, f"--backend-directory={backends}"]
+        log = workdir / "triton.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        server = ChartTriton(proc, ports, log, args)
+        deadline = time.monotonic() + timeout
+        while not _ready(server.http):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        else:
+            return server
+        server.stop()
+        if proc.returncode not in (0, None) and PORT_TAKEN in server.log_tail() and attempt < 2:
+            continue  # a port was taken between choosing it and binding it: new ports
+        pytest.fail(f"Triton did not become ready with the chart's args {args} "
+                    f"({'sandboxed' if sandbox else 'plain'}):\n{server.log_tail()}")
+    raise AssertionError("unreachable")
 
 
 def build_example_repository(dest: Path) -> Path:

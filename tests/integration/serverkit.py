@@ -14,7 +14,7 @@ import pytest
 
 # Free ports never handed out twice in this process; start_server retries when another process
 # took one meanwhile.
-from tritonctl.endpoints import free_port, free_ports  # noqa: F401 - re-exported for the tests
+from tritonctl.endpoints import PORT_TAKEN, free_port, free_ports  # noqa: F401 - re-exported for the tests
 from tritonctl.server.process import stop_child
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +26,6 @@ def tritonctl_cmd(*args: str) -> list[str]:
 
 def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(tritonctl_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
-
-
-# what `tritonctl serve` (its port check) and tritonserver (its bind) say when a port is taken
-PORT_TAKEN = ("is already in use", "Address already in use")
 
 
 @dataclass
@@ -108,7 +104,7 @@ def start_server(
                 break
             time.sleep(0.25)
         stop_server(served)
-        if served.proc.returncode not in (0, None) and any(p in served.log() for p in PORT_TAKEN) and attempt < 2:
+        if served.proc.returncode not in (0, None) and PORT_TAKEN in served.log() and attempt < 2:
             continue  # a port was taken between choosing it and binding it: new ports, once more
         print(f"tritonctl serve did not start:\n{served.log()}", file=sys.stderr)
         pytest.fail(f"tritonctl serve did not start; output and server log:\n{served.log()}")

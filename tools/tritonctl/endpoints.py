@@ -148,9 +148,15 @@ def port_in_use(port: int, address: str = DEFAULT_ADDRESS) -> bool:
 # A port is free when asked, not when the server binds it: the OS may give the same ephemeral
 # port to the next bind(0) once this socket is closed, so one server's three ports could collide.
 # The registry makes sure this process never hands one out twice; a port taken meanwhile by
-# another process is the caller's to retry (tests/integration/serverkit.start_server does).
+# another process is the caller's to retry on PORT_TAKEN (tests/integration/serverkit.start_server
+# and tests/chart/podkit.start_chart_triton do).
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
+
+# What a server says when a port was taken after it was chosen, the sign to retry with new ports:
+# tritonserver's HTTP and metrics ("Socket '0.0.0.0:N' already in use"), its gRPC ("Address already
+# in use") and `tritonctl serve`'s own check ("port N is already in use on ...").
+PORT_TAKEN = "already in use"
 
 
 def free_ports(count: int) -> list[int]:
