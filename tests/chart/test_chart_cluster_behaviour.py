@@ -91,6 +91,39 @@ def test_a_cache_smaller_than_the_declared_repository_should_be_refused(render):
     assert "modelRepository.cache.sizeLimit=10Gi" in message and "modelRepository.cache.repositorySize=40Gi" in message
 
 
+def ephemeral_storage_request(objs) -> str | None:
+    return triton_container(objs).get("resources", {}).get("requests", {}).get("ephemeral-storage")
+
+
+@pytest.mark.parametrize("source, url", [("s3", "s3://bucket/models"), ("gcs", "gs://bucket/models")])
+def test_the_download_cache_should_be_requested_as_ephemeral_storage_so_the_scheduler_finds_the_disk(render, source, url):
+    """An emptyDir's sizeLimit only evicts the pod once it is exceeded; the scheduler places the pod
+    by its containers' ephemeral-storage requests, so without one it lands on a node whose disk
+    cannot hold the cache."""
+    from kubernetes.utils import parse_quantity
+
+    objs = render({"modelRepository": {"source": source, source: {"url": url}, "cache": {"sizeLimit": "80Gi"}}})
+    assert parse_quantity(ephemeral_storage_request(objs)) == parse_quantity("80Gi")
+    requests = triton_container(objs)["resources"]["requests"]
+    assert requests["cpu"] == "1" and requests["memory"] == "4Gi", "the other requests stay"
+
+
+def test_a_larger_ephemeral_storage_request_of_the_user_should_be_kept(render):
+    objs = render({"modelRepository": {"source": "s3", "s3": {"url": "s3://b/m"}, "cache": {"sizeLimit": "20Gi"}},
+                   "resources": {"requests": {"cpu": "2", "memory": "8Gi", "ephemeral-storage": "50Gi"}}})
+    assert ephemeral_storage_request(objs) == "50Gi"
+
+
+def test_an_ephemeral_storage_request_smaller_than_the_download_cache_should_be_refused(render):
+    message = refused(render, {"modelRepository": {"source": "s3", "s3": {"url": "s3://b/m"}, "cache": {"sizeLimit": "20Gi"}},
+                               "resources": {"requests": {"cpu": "1", "memory": "4Gi", "ephemeral-storage": "5Gi"}}})
+    assert "resources.requests.ephemeral-storage=5Gi" in message and "modelRepository.cache.sizeLimit=20Gi" in message
+
+
+def test_a_filesystem_repository_should_request_no_ephemeral_storage_for_a_cache(render):
+    assert ephemeral_storage_request(render({})) is None
+
+
 # ------------------------------------------------------------------ 3. NetworkPolicy and non-pod clients
 
 SERVER_PORTS = [{"name": "http", "containerPort": 8000, "protocol": "TCP"},

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -95,3 +96,29 @@ def test_the_helm_test_script_should_send_the_inputs_given_in_values(triton, ren
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "http: double -> y" in proc.stdout
+
+
+def test_grpc_connections_should_be_recycled_at_the_max_connection_age_the_chart_sets(tmp_path, render, scenario_values):
+    """server.grpcMaxConnectionAgeSeconds: Triton 2.51 accepts the flags the chart renders and
+    closes a gRPC connection at that age (GOAWAY), so the client's channel leaves READY and the next
+    call resolves the Service again (that is how it finds pods added by a scale-up)."""
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    repo = tmp_path / "repo"
+    (repo / "double" / "1").mkdir(parents=True)
+    (repo / "double" / "config.pbtxt").write_text(CONFIG)
+    (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
+    values = {**scenario_values["cpu-only-values"], "server": {**scenario_values["cpu-only-values"].get("server", {}),
+              "grpcMaxConnectionAgeSeconds": 1, "grpcMaxConnectionAgeGraceSeconds": 1}}
+    with podkit.start_chart_triton(render(values), repo, tmp_path, sandbox=False) as server:
+        assert "--grpc-max-connection-age=1000" in server.args
+        states: list = []
+        with grpc.insecure_channel(server.grpc) as channel:
+            assert service_pb2_grpc.GRPCInferenceServiceStub(channel).ServerLive(service_pb2.ServerLiveRequest(), timeout=10).live
+            channel.subscribe(states.append, try_to_connect=False)
+            deadline = time.monotonic() + 60  # the age is 1 s (+ up to 10 % jitter) and 1 s of grace
+            while grpc.ChannelConnectivity.IDLE not in states and time.monotonic() < deadline:
+                time.sleep(0.1)
+            channel.unsubscribe(states.append)
+        assert grpc.ChannelConnectivity.READY in states and grpc.ChannelConnectivity.IDLE in states, states

@@ -262,6 +262,15 @@ def test_log_settings_should_become_triton_flags(render):
     assert "--log-verbose=1" in args and "--log-format=ISO8601" in args
 
 
+def test_grpc_connections_should_be_kept_open_by_default(render):
+    assert not [a for a in args_of(render({})) if a.startswith("--grpc-max-connection-age")]
+
+
+def test_grpc_max_connection_age_should_become_triton_flags_in_milliseconds(render):
+    args = args_of(render({"server": {"grpcMaxConnectionAgeSeconds": 300, "grpcMaxConnectionAgeGraceSeconds": 20}}))
+    assert "--grpc-max-connection-age=300000" in args and "--grpc-max-connection-age-grace=20000" in args
+
+
 def test_extra_env_volumes_and_mounts_should_be_appended(render):
     objs = render({"extraEnv": [{"name": "A", "value": "1"}], "extraVolumes": [{"name": "x", "emptyDir": {}}],
                    "extraVolumeMounts": [{"name": "x", "mountPath": "/x"}]})

@@ -124,10 +124,16 @@ annotations:
 {{- include "triton.imageRef" (dict "image" .Values.modelRepository.sync.image "defaultTag" "latest") -}}
 {{- end -}}
 
-{{/* Bytes of a `<n>Mi` / `<n>Gi` quantity. */}}
+{{/* Bytes of a Kubernetes quantity: `<n>` with a binary (Ki..Pi) or decimal (k..P) suffix, or none. */}}
 {{- define "triton.quantityBytes" -}}
-{{- $n := regexFind "^[0-9]+" . | int64 -}}
-{{- if hasSuffix "Gi" . -}}{{- mul $n 1073741824 -}}{{- else if hasSuffix "Ti" . -}}{{- mul $n 1099511627776 -}}{{- else -}}{{- mul $n 1048576 -}}{{- end -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $units := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "P" 1000000000000000 -}}
+{{- $suffix := trimPrefix $num $q -}}
+{{- if or (not $num) (not (hasKey $units $suffix)) -}}
+{{- fail (printf "%q is not a storage quantity (e.g. 500Mi, 20Gi, 50G)" $q) -}}
+{{- end -}}
+{{- mulf (float64 $num) (get $units $suffix) | int64 -}}
 {{- end -}}
 
 {{/* Whether the pod uses GPUs at all. */}}
@@ -156,6 +162,24 @@ annotations:
 {{- $_ := set $res "requests" (merge (deepCopy (get $res "requests" | default dict)) $gpu) -}}
 {{- end -}}
 {{- toYaml $res -}}
+{{- end -}}
+
+{{/*
+The Triton container's resources: the resources value, the GPU resources, and for an
+object-storage repository an ephemeral-storage request of the download cache's size (the
+scheduler places a pod by its requests; an emptyDir's sizeLimit only evicts it once exceeded).
+A larger ephemeral-storage request of the user's is kept (a smaller one is refused in _validate.tpl).
+*/}}
+{{- define "triton.serverResources" -}}
+{{- $res := deepCopy (.Values.resources | default dict) -}}
+{{- if include "triton.objectStorage" . -}}
+{{- $req := deepCopy (get $res "requests" | default dict) -}}
+{{- if not (hasKey $req "ephemeral-storage") -}}
+{{- $_ := set $req "ephemeral-storage" .Values.modelRepository.cache.sizeLimit -}}
+{{- end -}}
+{{- $_ := set $res "requests" $req -}}
+{{- end -}}
+{{- include "triton.containerResources" (list . $res) -}}
 {{- end -}}
 
 {{/* The filesystem path where Triton reads a mounted repository. */}}

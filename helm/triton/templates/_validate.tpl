@@ -36,6 +36,12 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs (printf "modelRepository.cache.sizeLimit=%s is smaller than modelRepository.cache.repositorySize=%s: Triton downloads the whole %s repository into that cache before loading, and the pod would be evicted when it fills. Raise modelRepository.cache.sizeLimit to at least %s." $v.modelRepository.cache.sizeLimit $v.modelRepository.cache.repositorySize $src $v.modelRepository.cache.repositorySize) -}}
 {{- end -}}
 {{- end -}}
+{{- $ephemeral := dig "requests" "ephemeral-storage" "" ($v.resources | default dict) -}}
+{{- if and (include "triton.objectStorage" .) $ephemeral -}}
+{{- if lt (include "triton.quantityBytes" $ephemeral | int64) (include "triton.quantityBytes" $v.modelRepository.cache.sizeLimit | int64) -}}
+{{- $msgs = append $msgs (printf "resources.requests.ephemeral-storage=%s is smaller than modelRepository.cache.sizeLimit=%s: the scheduler could place the pod on a node without the disk for the %s download cache, and the kubelet would evict it when the cache fills. Raise the request to at least %s, or leave it out (the chart then requests the cache size)." (toString $ephemeral) $v.modelRepository.cache.sizeLimit $src $v.modelRepository.cache.sizeLimit) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $src "nfs") (or (not $v.modelRepository.nfs.server) (not $v.modelRepository.nfs.path)) -}}
 {{- $msgs = append $msgs "modelRepository.source=nfs needs modelRepository.nfs.server and modelRepository.nfs.path (the export that holds the repository)." -}}
 {{- end -}}
