@@ -60,6 +60,9 @@ SPEC_TO_TRITON = {d.spec: d.triton for d in TABLE if d.spec}
 ONNX_TO_TRITON = {d.onnx: d.triton for d in TABLE}
 #: onnxruntime NodeArg.type -> config.pbtxt data type
 ORT_TO_TRITON = {d.ort: d.triton for d in TABLE}
+#: str(torch.dtype) -> models.yaml dtype: models.yaml names each type as torch does (torch.float32
+#: -> float32); torch has no string tensors
+TORCH_TO_SPEC = {f"torch.{d.spec}": d.spec for d in TABLE if d.spec and d.spec != "string"}
 
 
 def lookup(data_type: str) -> DataType | None:

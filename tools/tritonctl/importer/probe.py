@@ -33,14 +33,8 @@ import textwrap
 import traceback
 from pathlib import Path
 
+from tritonctl.dtypes import TORCH_TO_SPEC
 from tritonctl.importer.handler_runtime import HandlerHost, HandlerLoadError, WeightsLoadError, list_classes
-
-TORCH_TO_SPEC = {
-    "torch.float32": "float32", "torch.float64": "float64", "torch.float16": "float16", "torch.bfloat16": "bfloat16",
-    "torch.int64": "int64", "torch.int32": "int32", "torch.int16": "int16", "torch.int8": "int8",
-    "torch.uint8": "uint8", "torch.bool": "bool",
-}
-
 
 class Recorder:
     """Wraps handler.model: records each call (args, kwargs, result), forwards everything else."""

@@ -30,6 +30,7 @@ import yaml
 from tritonctl.importer import archive as archive_mod
 from tritonctl.importer import settings as settings_mod
 from tritonctl.importer.archive import Archive, ArchiveError
+from tritonctl.shapes import DYNAMIC_DIM
 
 HERE = Path(__file__).resolve().parent
 PROBE_TIMEOUT_S = 600
@@ -144,7 +145,6 @@ def _onnx_exports(arch: Archive, probe: dict, workdir: Path) -> bool:
     code = (
         "import sys, torch, importlib\n"
         f"sys.path.insert(0, {str(arch.root)!r})\n"
-        "from tritonctl.importer.probe import TORCH_TO_SPEC\n"
         f"probe = {json.dumps({'inputs': probe['inputs']})}\n"
         f"ts = {probe['torchscript']!r}\n"
         f"path = {str(arch.root / (arch.serialized_file or ''))!r}\n"
@@ -152,7 +152,8 @@ def _onnx_exports(arch: Archive, probe: dict, workdir: Path) -> bool:
         "else:\n"
         f"    cls = getattr(importlib.import_module({(arch.model_file or 'x').rsplit('.', 1)[0]!r}), {probe.get('model_class')!r})\n"
         "    model = cls(); model.load_state_dict(torch.load(path, map_location='cpu', weights_only=True)); model.eval()\n"
-        "args = tuple(torch.zeros([2] + [d if d > 0 else 8 for d in t['shape']], dtype=getattr(torch, t['dtype'])) for t in probe['inputs'])\n"
+        # batch 2, every dynamic dim the length the build's export profile is centred on
+        f"args = tuple(torch.zeros([2] + [d if d > 0 else {DYNAMIC_DIM.opt} for d in t['shape']], dtype=getattr(torch, t['dtype'])) for t in probe['inputs'])\n"
         f"torch.onnx.export(model, args, {str(workdir / 'probe.onnx')!r}, dynamo=False)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=arch.root)
