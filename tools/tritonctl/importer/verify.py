@@ -12,8 +12,6 @@ import json
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +21,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
+from tritonctl.server.process import stop_group
 
 ATOL, RTOL = 1e-4, 1e-3  # the parity gate's float32 defaults: exported vs eager
 START_TIMEOUT_S = 300
@@ -33,24 +33,10 @@ class VerifyError(TritonctlError):
     """A server of the comparison did not start or did not answer."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _stop(proc: subprocess.Popen | None, timeout: float = 30) -> None:
-    """SIGTERM to the child's process group (both servers start their own), then SIGKILL."""
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+    """Both servers start in their own process group: SIGTERM to it, then SIGKILL."""
+    if proc is not None:
+        stop_group(proc, timeout)
 
 
 def _wait(check, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
@@ -87,9 +73,7 @@ class TorchServe:
         self.properties = properties or {}  # extra config.properties keys (a benchmark's tuning)
         self.proc: subprocess.Popen | None = None
         names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
-        self.ports = {k: _free_port() for k in names}
-        while len(set(self.ports.values())) < len(names):
-            self.ports = {k: _free_port() for k in names}
+        self.ports = dict(zip(names, free_ports(len(names))))
 
     def __enter__(self) -> "TorchServe":
         exe = self.venv / "bin" / "torchserve"
@@ -167,9 +151,7 @@ class Triton:
     def __init__(self, repository: Path, workdir: Path) -> None:
         self.repository, self.workdir = Path(repository), Path(workdir)
         self.proc: subprocess.Popen | None = None
-        self.ports = [_free_port() for _ in range(3)]
-        while len(set(self.ports)) < 3:
-            self.ports = [_free_port() for _ in range(3)]
+        self.ports = free_ports(3)
 
     def __enter__(self) -> "Triton":
         self.workdir.mkdir(parents=True, exist_ok=True)
