@@ -6,8 +6,10 @@ tests are in test_clients_rolling.py)."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -50,17 +52,48 @@ def test_sync_client_reads_the_digit_and_the_tensor_model_equals_eager(server, s
         ("unreachable", ["--url", None], "cannot reach Triton"),
         ("unknown model", ["--pipeline", "no_such_model"], "model not served or not ready"),
         ("wrong shape", ["--features", "1,2,3"], "does not match the model's config"),
-        ("deadline", ["--timeout", "0.0001"], "deadline"),
+        # A server that accepts the connection and never answers: the deadline is what ends the
+        # call, whatever the machine's load (a tiny deadline on a real model raced the answer).
+        ("deadline", ["--url", "SILENT", "--timeout", "0.5"], "deadline"),
     ],
 )
-def test_sync_client_names_each_failure_kind(server, protocol, case, args, message):
-    args = [a if a is not None else f"127.0.0.1:{free_port()}" for a in args]
+def test_sync_client_names_each_failure_kind(server, silent_server, protocol, case, args, message):
+    args = [{None: f"127.0.0.1:{free_port()}", "SILENT": silent_server}.get(a, a) for a in args]
     if "--url" not in args:
         args = ["--url", server.url(protocol), *args]
     res = run_example(SYNC[protocol], *args)
     assert res.returncode == 1, f"{case}: exit {res.returncode}\n{res.stdout}\n{res.stderr}"
     assert message in res.stderr, f"{case}: {res.stderr}"
     assert "Traceback" not in res.stderr
+
+
+@pytest.fixture
+def silent_server():
+    """host:port of a TCP listener that accepts connections, reads what is sent and never answers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.setblocking(False)
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
 def test_async_client_answers_every_concurrent_request_right(server):
