@@ -93,6 +93,12 @@ def _unreadable_ancestor(path: Path) -> Path | None:
     return None
 
 
+def image_paths() -> list[Path]:
+    """Host paths that stand in for the image's own files: the venv (tritonserver, its Python
+    backend and the interpreter's packages) and the project (the CPU backends import tritonctl)."""
+    return sorted({Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]})
+
+
 def sandbox_script(*, staging: Path, volumes: PodVolumes, repository: Path, backends: Path,
                    uid: int, gid: int, command: list[str]) -> str:
     """The bash script run by ``unshare -m``: assemble the pod's filesystem view, drop to the
@@ -131,6 +137,14 @@ def sandbox_script(*, staging: Path, volumes: PodVolumes, repository: Path, back
     for path, size in volumes.tmpfs.items():
         lines += [f'mkdir -p "$R"{q(path)} 2>/dev/null || test -d "$R"{q(path)}',
                   f'mount -t tmpfs -o size={size},mode=1777 emptydir "$R"{q(path)}']
+    # In the image, Triton and its Python live outside the pod's volumes (/opt/tritonserver).
+    # Here the venv and the project may sit under one of them (a checkout in /tmp): bind them
+    # back read-only over the emptyDir, as the image's own files would be.
+    for needed in image_paths():
+        if any(needed == Path(v) or Path(v) in needed.parents for v in volumes.tmpfs):
+            lines += [f'mkdir -p "$R"{q(str(needed))}',
+                      f'mount --bind {q(str(needed))} "$R"{q(str(needed))}',
+                      f'mount -o remount,bind,ro "$R"{q(str(needed))}']
     if volumes.repository_mount:
         lines += [f'mkdir -p "$R"{q(volumes.repository_mount)}',
                   f'mount --bind {q(str(repository))} "$R"{q(volumes.repository_mount)}',
