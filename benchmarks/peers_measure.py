@@ -166,6 +166,7 @@ def run_interleaved(models, systems, concurrencies, rounds, duration, warmup, se
             for c in concurrencies:
                 k = (r + concurrencies.index(c)) % len(systems)
                 for system in systems[k:] + systems[:k]:
+                    servers.focus(system)
                     try:
                         w = asyncio.run(measure_system(system, model, c, servers, inproc, duration, warmup, triton_client))
                     except Exception as exc:

@@ -112,3 +112,39 @@ def test_issue16_goals_compare_ours_with_the_best_of_every_peer(bench):
     rows[5] = row("resnet18", "triton-onnx-grpc", 102.0, 200.0)
     goals = {what: ok for what, _, ok in report.peer_goals(rows, ["digits", "resnet18"])}
     assert list(goals.values()) == [True, True, True]
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_idle_peers_are_held_while_another_system_is_measured_and_continued_to_stop(monkeypatch):
+    import subprocess
+    import time
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import peers_servers
+
+    servers = peers_servers.Servers()
+    procs = {fw: subprocess.Popen(["sleep", "60"], start_new_session=True) for fw in ("litserve", "bentoml")}
+    try:
+        for fw, proc in procs.items():
+            servers.pausable[fw] = [proc.pid]
+            servers._stops.append(lambda proc=proc: peers_servers.stop_group(proc, timeout=10))
+
+        servers.focus("litserve-onnx")
+        deadline = time.monotonic() + 10
+        while _state(procs["bentoml"].pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _state(procs["bentoml"].pid) == "T" and _state(procs["litserve"].pid) == "S"
+        servers.focus("triton-onnx-grpc")
+        while _state(procs["litserve"].pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {fw: _state(p.pid) for fw, p in procs.items()} == {"litserve": "T", "bentoml": "T"}
+        start = time.monotonic()
+        servers.stop()  # continues the held groups first, so SIGTERM ends them without waiting for the kill
+        assert all(p.poll() is not None for p in procs.values()) and time.monotonic() - start < 5
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
