@@ -105,7 +105,7 @@ def markdown(rows, models, meta) -> str:
              f"- machine: {meta['machine']}",
              f"- conditions: {meta['conditions']}" + (f"; {meta['load']}" if meta.get("load") else ""),
              f"- load: closed loop, concurrencies {meta['concurrency']}, {meta['duration']} s measured after {meta['warmup']} s warm-up per point; "
-             f"all servers up at once (idle ones cost nothing), systems measured in turn at each point, {meta['rounds']} rounds in rotated "
+             f"all servers up at once (idle LitServe and BentoML servers held with SIGSTOP: their idle processes poll), systems measured in turn at each point, {meta['rounds']} rounds in rotated "
              "order, each point reports its best round (background load only slows a window down); "
              f"Triton client: {meta['triton_client']}; "
              "one float32 sample per request (in-process rows: concurrency = batch size); "
@@ -162,19 +162,20 @@ def plot(rows, models, path: Path) -> None:
 
     fig, axes = plt.subplots(1, len(models), figsize=(7 * len(models), 5.5), squeeze=False)
     for ax, model in zip(axes[0], models):
-        for s in SYSTEMS:
+        for i, s in enumerate(SYSTEMS):
             pts = [(r["p99_ms"], r["throughput"], r["concurrency"]) for r in rows
                    if r["model"] == model and r["system"] == s and r["requests"]]
             if not pts:
                 continue
             xs, ys, cs = zip(*pts)
             ls = ":" if s.startswith("inproc") else ("-" if s.startswith("triton") else ("-." if s.endswith("-onnx") else "--"))
-            ax.plot(xs, ys, marker="o", ls=ls, label=s)
+            ax.plot(xs, ys, marker="o", ls=ls, label=s, color=plt.cm.tab20(i % 20))  # one colour per system
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("p99 latency (ms, log)")
         ax.set_ylabel("throughput (samples/s, log)")
-        ax.set_title(f"{model}: throughput vs p99, concurrency 1..32")
+        conc = sorted({r["concurrency"] for r in rows if r["model"] == model})
+        ax.set_title(f"{model}: throughput vs p99, concurrency {conc[0]}..{conc[-1]}" if conc else model)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
