@@ -40,7 +40,8 @@ bench-peers: models peers-install ## our Triton (ONNX/TorchScript, gRPC/HTTP) vs
 # tritonclient 2.41.0 wheel) on one local Triton: same model, grid and objective; both winners
 # re-measured by tune's generator. Model Analyzer pins its own tritonclient/numpy/protobuf: own venv.
 ANALYZER_VENV ?= .venv-analyzer
-# About 12 minutes on 2 cores with the defaults (12 candidates x 3 concurrencies each way). Quicker:
+# About 15 minutes on 2 cores with the defaults (12 candidates x 3 concurrencies each way; Model Analyzer
+# takes ~5x tune's time). Quicker (about 9 minutes):
 #   make bench-tune-vs-analyzer ANALYZER_ARGS="--max-batch-sizes 16,32 --instances 1,2 --queue-delays-us 0 --concurrency 1,16 --rounds 1"
 ANALYZER_ARGS ?=
 
