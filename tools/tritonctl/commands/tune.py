@@ -30,7 +30,7 @@ def add_arguments(p):
     p.add_argument("--duration", type=float, default=5.0, help="measured seconds per concurrency (default %(default)s)")
     p.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each window (default %(default)s)")
     p.add_argument("--write", action="store_true", help="apply the winner to models.yaml and the repository's config.pbtxt "
-                   "(default: print the patch)")
+                   "(default: print the patch); exit 4 when that fails (the table, plot and JSON are kept)")
     p.add_argument("--plot", help="PNG of throughput against p99 per candidate (default reports/tune-MODEL.png)")
     p.add_argument("--json", dest="json_out", help="write every measurement as JSON here")
 
@@ -76,11 +76,13 @@ def run(args) -> int:
     def on_term(signum, frame):
         raise KeyboardInterrupt  # the session restores the served models on the way out, as on Ctrl-C
 
+    plot, json_path = Path(args.plot or f"reports/tune-{args.model}.png"), Path(args.json_out) if args.json_out else None
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        outcome = session.run(on_result=lambda r: err.print(report.progress_line(r, args.p99_budget)))
+        # the table, plot and JSON are saved before the winner is written back: a failed write loses nothing
+        outcome = session.run(on_result=lambda r: err.print(report.progress_line(r, args.p99_budget)),
+                              on_measured=lambda o: report.show_measurements(o, out, err, plot, json_path))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    report.show(outcome, out, err, Path(args.plot or f"reports/tune-{args.model}.png"),
-                Path(args.json_out) if args.json_out else None)
+    report.show_verdict(outcome, out, err)
     return outcome.exit_code

@@ -3,8 +3,8 @@
 A candidate changes only what serving decides: which exported format serves (ONNX or
 TorchScript, i.e. which published model directory), ``max_batch_size``, the dynamic batcher's
 preferred batch sizes and queue delay, the CPU instance count and, when asked, the intra-op
-threads of each instance. Everything else (tensors, labels, other parameters, warmup) is the
-served config as it is.
+threads of each instance. Everything else (tensors, labels, other parameters) is the served config
+as it is; warm-ups above the candidate's max batch are dropped (``fit_warmup_sizes``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,38 @@ class Candidate:
         cfg.instance_group.add(count=self.instance_count, kind=mc.ModelInstanceGroup.KIND_CPU)
         if self.threads is not None:
             cfg.parameters[self.thread_parameter].string_value = str(self.threads)
-        # warmup requests larger than the new max batch would fail the load
-        for w in cfg.model_warmup:
-            if w.batch_size > self.max_batch_size:
-                w.batch_size = self.max_batch_size
+        kept, dropped = fit_warmup_sizes([w.batch_size for w in cfg.model_warmup], self.max_batch_size)
+        if dropped:
+            fitting = [w for w in cfg.model_warmup if w.batch_size in kept]
+            fallback = None if fitting else min(cfg.model_warmup, key=lambda w: w.batch_size)
+            copies = []
+            for w in fitting or [fallback]:
+                c = mc.ModelWarmup()
+                c.CopyFrom(w)
+                copies.append(c)
+            if fallback is not None:  # none fits: the smallest warm-up, run at the max batch
+                if fallback.name == f"random_bs{fallback.batch_size}":  # the name config.py gives it
+                    copies[0].name = f"random_bs{self.max_batch_size}"
+                copies[0].batch_size = self.max_batch_size
+            del cfg.model_warmup[:]
+            cfg.model_warmup.extend(copies)
         return cfg
+
+
+def fit_warmup_sizes(batch_sizes, max_batch_size: int) -> tuple[list[int], list[int]]:
+    """(kept, dropped): the warm-up batch sizes a model with ``max_batch_size`` keeps.
+
+    Triton refuses to load a model with a warm-up batch above its max batch, and the spec refuses
+    such a models.yaml, so sizes above it are dropped. When none fits, the model warms up at
+    ``max_batch_size`` instead: a model that was warmed stays warmed. The one rule for the config
+    a candidate is served with during the sweep (``Candidate.apply``) and for the warm-ups the
+    winner writes to models.yaml (``writeback``), so what is written is what was measured.
+    """
+    kept = [b for b in batch_sizes if b <= max_batch_size]
+    dropped = [b for b in batch_sizes if b > max_batch_size]
+    if dropped and not kept:
+        kept = [max_batch_size]
+    return kept, dropped
 
 
 def preferred_for(max_batch_size: int) -> tuple[int, ...]:

@@ -120,6 +120,12 @@ def write_json(outcome: TuneOutcome, path: Path) -> None:
 
 def show(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = None) -> None:
     """Table, plot, JSON and closing lines on rich consoles: ``out`` for results, ``err`` for notes."""
+    show_measurements(outcome, out, err, plot, json_path)
+    show_verdict(outcome, out, err)
+
+
+def show_measurements(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = None) -> None:
+    """The table, the plot and the JSON: what the sweep measured (saved before any write-back)."""
     r = outcome.request
     out.print(render_table(outcome.results, r.p99_budget_ms, outcome.winner, r.concurrencies))
     save_plot(outcome.results, r.p99_budget_ms, outcome.winner, plot,
@@ -127,6 +133,12 @@ def show(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = No
     err.print(f"plot: {plot}")
     if json_path:
         write_json(outcome, json_path)
+        err.print(f"measurements: {json_path}")
+
+
+def show_verdict(outcome: TuneOutcome, out, err) -> None:
+    """The closing lines: the winner and why, what was written (or the patch), or why nothing won."""
+    r = outcome.request
     if outcome.winner is None:
         near = closest_miss(outcome.results)
         hint = (f"; the lowest p99 seen was {min(w.p99_ms for w in near.windows if w.requests):.1f} ms "
@@ -139,6 +151,12 @@ def show(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = No
               f"p99 {w.p99_ms:.1f} ms (budget {r.p99_budget_ms:g} ms)")
     for line in explain_winner(outcome.results, outcome.winner, r.p99_budget_ms):
         out.print(line, markup=False, highlight=False)
+    for note in outcome.notes:
+        out.print(f"note: {note}", markup=False, highlight=False)
+    if outcome.write_error:
+        what = "could not write the winner back" if r.write else f"no patch for {r.spec_path}"
+        err.print(f"{what}: {outcome.write_error}", style="red", markup=False, highlight=False)
+        return
     if outcome.written:
         out.print("written: " + ", ".join(outcome.written))
         if outcome.rebuild_needed:

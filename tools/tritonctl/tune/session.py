@@ -3,9 +3,12 @@
 ``TuneSession(request)`` validates the request against models.yaml and lays out the grid
 (errors name the option and the fix before anything is measured); ``run()`` measures every
 candidate on the live server (``runner.run_sweep``: the served state is restored on every exit),
-picks the winner under the p99 budget and, with ``write``, applies it to models.yaml and the
-repository's config.pbtxt. The outcome says what was found and written; ``tune.report`` turns it
-into the table, plot, JSON and closing lines, and the CLI (``commands/tune.py``) only parses.
+picks the winner under the p99 budget, hands the measured outcome to ``on_measured`` (the CLI saves
+the table, plot and JSON there, so a failing write-back cannot lose the sweep) and, with ``write``,
+applies it to models.yaml and the repository's config.pbtxt. A write-back that fails is recorded
+(``write_error``: what failed and what to set by hand), not raised. The outcome says what was found
+and written; ``tune.report`` turns it into the table, plot, JSON and closing lines, and the CLI
+(``commands/tune.py``) only parses.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tritonctl.errors import TritonctlError
 from tritonctl.tune.candidates import Candidate, SearchSpace, TuneError
 from tritonctl.tune.objective import Result, pick_winner
 
 # Formats tune can load as candidates (a TensorRT plan is built per GPU, outside the sweep).
 TUNABLE_FORMATS = ("onnx", "torchscript")
 NO_WINNER_EXIT = 3
+WRITE_FAILED_EXIT = 4  # a winner was found but could not be written back
 
 
 @dataclass
@@ -53,10 +58,14 @@ class TuneOutcome:
     written: list[str] = field(default_factory=list)  # files --write changed
     rebuild_needed: bool = False  # the winner switches `serve:`: the repository needs a build
     has_spec: bool = True
+    notes: list[str] = field(default_factory=list)  # what the write-back changed beyond the winner's values
+    write_error: str = ""  # why the winner was not (fully) written, and what to set by hand
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.winner is not None else NO_WINNER_EXIT
+        if self.winner is None:
+            return NO_WINNER_EXIT
+        return WRITE_FAILED_EXIT if self.write_error else 0
 
 
 class TuneSession:
@@ -103,8 +112,12 @@ class TuneSession:
                             "tune searches batching settings of exported (pytorch) models")
         return {f: m.served_name(f) for f in m.formats if f in TUNABLE_FORMATS}, m
 
-    def run(self, on_result: Callable[[Result], None] | None = None) -> TuneOutcome:
-        """Measure every candidate; the served models are back as they were (or the winner, written) after."""
+    def run(self, on_result: Callable[[Result], None] | None = None,
+            on_measured: Callable[[TuneOutcome], None] | None = None) -> TuneOutcome:
+        """Measure every candidate; the served models are back as they were (or the winner, written) after.
+
+        ``on_measured(outcome)`` runs once the results and the winner are known, before anything is written.
+        """
         from tritonctl.tune.runner import Tuner, run_sweep
 
         r = self.request
@@ -114,10 +127,17 @@ class TuneSession:
 
         def after(results: list[Result]) -> list[str]:
             # runs while the candidates are still loaded: returns the names to reload from disk
+            outcome.results = results
             outcome.winner = pick_winner(results, r.p99_budget_ms)
+            if on_measured is not None:
+                on_measured(outcome)
             if outcome.winner is None or self.spec is None:
                 return []
-            return self._apply(outcome, tuner)
+            try:
+                return self._apply(outcome, tuner)
+            except (TritonctlError, OSError) as exc:
+                outcome.write_error = self._write_failed(outcome, exc)
+                return []  # restore what was served: the repository was not (fully) updated
 
         outcome.results = run_sweep(tuner, self.candidates, on_result=on_result, after=after)
         return outcome
@@ -129,6 +149,7 @@ class TuneSession:
         r, winner = self.request, outcome.winner
         old, new, patched = writeback.plan_models_yaml(r.spec_path, r.model, winner.candidate)
         outcome.patch = writeback.unified_diff(old, new, str(r.spec_path))
+        outcome.notes = [n for n in [writeback.warmup_note(self.model_spec, winner.candidate)] if n]
         if not r.write:
             return []
         repository.write_atomic(r.spec_path, new)
@@ -140,6 +161,29 @@ class TuneSession:
         outcome.written += [str(p) for p in written]
         winner_name = self.names[winner.candidate.format]
         return [winner_name] + [n for n, s in tuner.original.items() if s.loaded and n != winner_name]
+
+    def _write_failed(self, outcome: TuneOutcome, exc: Exception) -> str:
+        """The write-back error, with what is left to do by hand (the TuneErrors of ``writeback`` say it)."""
+        from tritonctl.tune import writeback
+
+        r = self.request
+        if isinstance(exc, TuneError):
+            return str(exc)
+        if outcome.written:
+            return (f"{exc}; {r.spec_path} is updated but the repository's config.pbtxt is not: "
+                    f"run `tritonctl build {r.spec_path}` to write it")
+        values = writeback.desired_values(self._raw_entry(), outcome.winner.candidate)
+        return f"{exc}; nothing written: {writeback.by_hand(r.model, values)}"
+
+    def _raw_entry(self) -> dict:
+        import yaml
+
+        try:
+            raw = yaml.safe_load(self.request.spec_path.read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return {}
+        models = raw.get("models") if isinstance(raw, dict) else None
+        return next((m for m in models or [] if isinstance(m, dict) and m.get("name") == self.request.model), {})
 
 
 def tune(request: TuneRequest, on_result: Callable[[Result], None] | None = None) -> TuneOutcome:

@@ -2,8 +2,10 @@
 
 models.yaml is edited as text, inside the winner's ``- name: MODEL`` block only: the keys
 ``max_batch_size``, ``dynamic_batching``, ``instance_groups``, ``parameters`` (when the sweep
-tried thread counts) and ``serve`` (when the winning format is not the served one) are replaced
-where they are, or added at the end of the block, in YAML flow style. The patched text is validated with the spec loader before anything is written.
+tried thread counts), ``serve`` (when the winning format is not the served one) and ``warmup``
+(when batch sizes above the winner's max batch are dropped, by the rule the sweep served with:
+``candidates.fit_warmup_sizes``) are replaced where they are, or added at the end of the block, in
+YAML flow style. The patched text is validated with the spec loader before anything is written.
 The repository configs are then regenerated from the patched spec through ``tritonctl.config``
 (``model_config_pb2`` + ``text_format``), so ``tritonctl check``'s drift check stays clean, and
 published by the repository writer (``tritonctl.repository``), which also writes models.yaml.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from tritonctl.tune.candidates import Candidate, TuneError
+from tritonctl.tune.candidates import Candidate, TuneError, fit_warmup_sizes
 
 
 def _flow(value) -> str:
@@ -61,7 +63,31 @@ def desired_values(raw_model: dict, cand: Candidate) -> dict:
     serve = raw_model.get("serve") or formats[0]
     if cand.format != serve:
         values["serve"] = cand.format
+    warmup = raw_model.get("warmup")
+    if isinstance(warmup, dict) and isinstance(warmup.get("batch_sizes"), list):
+        kept, dropped = fit_warmup_sizes(warmup["batch_sizes"], cand.max_batch_size)
+        if dropped:
+            values["warmup"] = {**warmup, "batch_sizes": kept}
     return values
+
+
+def warmup_note(model_spec, cand: Candidate) -> str:
+    """The report line for warm-up sizes the winner drops (empty when they all fit)."""
+    from tritonctl.spec import Warmup
+
+    sizes = model_spec.warmup.batch_sizes if isinstance(model_spec.warmup, Warmup) else []
+    kept, dropped = fit_warmup_sizes(sizes, cand.max_batch_size)
+    if not dropped:
+        return ""
+    what = f"warm-up batch size{'s' if len(dropped) > 1 else ''} {', '.join(map(str, dropped))} dropped"
+    return (f"{what}: above the winner's max_batch_size {cand.max_batch_size} (Triton refuses to load a larger "
+            f"warm-up; the sweep served every candidate by the same rule); it warms up at {kept}")
+
+
+def by_hand(model: str, values: dict) -> str:
+    """What to set in models.yaml when tune cannot: ``key: value`` in the flow style the patch uses."""
+    return (f"set these under '- name: {model}' in models.yaml by hand: "
+            + "; ".join(f"{k}: {_flow(v)}" for k, v in values.items()))
 
 
 def patch_text(text: str, model: str, values: dict) -> str:
@@ -70,10 +96,7 @@ def patch_text(text: str, model: str, values: dict) -> str:
     head = re.compile(r"^(\s*)-(\s+)name:\s*['\"]?" + re.escape(model) + r"['\"]?\s*(#.*)?$")
     start = next((i for i, ln in enumerate(lines) if head.match(ln.rstrip("\n"))), None)
     if start is None:
-        raise TuneError(
-            f"models.yaml has no block starting with '- name: {model}'; set these by hand: "
-            + ", ".join(f"{k}: {_flow(v)}" for k, v in values.items())
-        )
+        raise TuneError(f"models.yaml has no block starting with '- name: {model}'; " + by_hand(model, values))
     m = head.match(lines[start].rstrip("\n"))
     item_indent = len(m.group(1))
     key_indent = item_indent + 1 + len(m.group(2))
@@ -116,12 +139,16 @@ def unified_diff(old: str, new: str, path: str) -> str:
 def _load_spec_text(text: str, like: Path):
     """Validate ``text`` as models.yaml living where ``like`` lives (relative paths resolve the same)."""
     from tritonctl import spec as spec_mod
+    from tritonctl.errors import SpecError
 
     fd, tmp = tempfile.mkstemp(prefix=".tune-", suffix=".yaml", dir=str(like.parent))
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        spec = spec_mod.load(tmp)
+        try:
+            spec = spec_mod.load(tmp)
+        except SpecError as exc:  # name the user's file, not the scratch copy
+            raise SpecError(str(exc).replace(tmp, str(like))) from None
         spec.path = like
         return spec
     finally:
@@ -136,12 +163,15 @@ def plan_models_yaml(spec_path: Path, model: str, cand: Candidate) -> tuple[str,
     raw = yaml.safe_load(old) or {}
     entry = next((m for m in raw.get("models") or [] if isinstance(m, dict) and m.get("name") == model), None)
     if entry is None:
-        raise TuneError(f"{spec_path}: no model named '{model}'")
-    new = patch_text(old, model, desired_values(entry, cand))
+        raise TuneError(f"{spec_path}: no model named '{model}'; "
+                        + by_hand(model, desired_values({}, cand)))
+    values = desired_values(entry, cand)
+    new = patch_text(old, model, values)
     try:
         spec = _load_spec_text(new, spec_path)
     except SpecError as exc:
-        raise TuneError(f"the tuned values do not validate in {spec_path}: {exc}") from None
+        raise TuneError(f"the tuned values do not validate, nothing written: {exc}; fix what it "
+                        f"names, then {by_hand(model, values)}") from None
     m = spec.model(model)
     got = (m.max_batch_size, m.instance_groups[0].count)
     want_threads = None if cand.threads is None else str(cand.threads)
@@ -170,8 +200,8 @@ def write_repository(repo: Path, configs: dict[str, str]) -> list[Path]:
         d = Path(repo) / name
         if not d.is_dir():
             raise TuneError(
-                f"{d} does not exist: the serve format changed, so the repository needs a rebuild: "
-                f"`tritonctl build` (models.yaml is already updated)"
+                f"{d} does not exist: the repository needs a build: `tritonctl build` (models.yaml is "
+                "already updated; the build writes its config.pbtxt)"
             )
         repository.publish(Path(repo), name, text, None)
         written.append(d / repository.CONFIG)
