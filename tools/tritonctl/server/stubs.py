@@ -15,9 +15,12 @@ Stubs also stop legitimately, and ``StubWatch`` must not take those for a crash:
 - the short-lived stub the Python backend starts while loading a model, named after the model
   rather than an instance.
 
+- a failed reload (a new config Triton refuses, as tune's candidates may be): the candidate's
+  stub starts beside the serving one and exits, while the old stub goes on serving.
+
 So a stub counts as dead when its process is gone while its model version is READY, the served
-config still has its instance (``<group name>_<index>``, as Triton names instances), and it was the
-newest stub seen for that instance of that version (by start time: an old stub and its replacement
+config still has its instance (``<group name>_<index>``, as Triton names instances), no other stub
+of that instance still runs, and it was the newest stub seen for that instance of that version (by start time: an old stub and its replacement
 can both be gone by the next look, when the replacement was killed right after a reload). Triton is
 asked only when a stub disappears.
 """
@@ -122,9 +125,12 @@ class StubWatch:
             expected = self._expected_instances({(s.model, s.version) for s in self.vanished.values()})
         except Exception:  # noqa: BLE001 - the server is busy or stopping: look again at the next poll
             return []
+        still_running = {s.key for s in self.running.values()}
         dead = [
             s for s in self.vanished.values()
-            if s.instance in expected.get((s.model, s.version), set()) and s.started >= self.newest[s.key]
+            if s.instance in expected.get((s.model, s.version), set())
+            and s.started >= self.newest[s.key]
+            and s.key not in still_running  # a failed reload's stub exits while the old one serves
         ]
         self.vanished.clear()
         return sorted(dead, key=lambda s: s.key)
