@@ -163,7 +163,10 @@ def test_ctrl_c_during_tune_restores_the_served_config_and_writes_nothing(tune_e
                           "--formats", "onnx", "--max-batch-sizes", str(candidate), "--queue-delays", "0", "--instances", "1",
                           "--concurrency", "1", "--duration", "120", "--warmup", "0.1", "--write",
                           "--plot", str(work / "interrupted.png")),
-            stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            # as from a terminal: a suite started in the background (`make test &`, nohup) inherits
+            # SIGINT ignored, and Python then never raises KeyboardInterrupt in the child
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # the state to wait for: Triton serves the candidate, so tune is measuring it
         deadline = time.monotonic() + 180
