@@ -136,14 +136,15 @@ def test_idle_peers_are_held_while_another_system_is_measured_and_continued_to_s
         deadline = time.monotonic() + 10
         while _state(procs["bentoml"].pid) != "T" and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert _state(procs["bentoml"].pid) == "T" and _state(procs["litserve"].pid) == "S"
+        # the focused one is not held (running or sleeping: a just-started process may still be R)
+        assert _state(procs["bentoml"].pid) == "T" and _state(procs["litserve"].pid) != "T"
         servers.focus("triton-onnx-grpc")
         while _state(procs["litserve"].pid) != "T" and time.monotonic() < deadline:
             time.sleep(0.01)
         assert {fw: _state(p.pid) for fw, p in procs.items()} == {"litserve": "T", "bentoml": "T"}
-        start = time.monotonic()
         servers.stop()  # continues the held groups first, so SIGTERM ends them without waiting for the kill
-        assert all(p.poll() is not None for p in procs.values()) and time.monotonic() - start < 5
+        # ended by the SIGTERM, not by the SIGKILL that follows a held (stopped) group's timeout
+        assert {fw: p.poll() for fw, p in procs.items()} == {"litserve": -15, "bentoml": -15}
     finally:
         for p in procs.values():
             if p.poll() is None:
