@@ -138,3 +138,57 @@ def stop_server(served: Served, timeout: float = 60) -> int | None:
     # belt and braces: a server left behind by a broken serve is stopped through its pid file
     subprocess.run(tritonctl_cmd("stop", "--state-dir", str(served.state_dir), "--timeout", "10"), capture_output=True, cwd=ROOT)
     return proc.returncode
+
+
+class SteadyLoad:
+    """Closed-loop requests to one model from one client thread per protocol: the background load
+    of tests that change the server under it (a kill, a push). Every answer is counted (and given
+    to ``check``, which raises on a wrong one), the last per protocol kept, every failure kept."""
+
+    def __init__(self, served: Served, model: str, inputs: dict, output: str,
+                 protocols=("grpc", "http"), check=None):
+        import threading
+
+        self.served, self.model, self.inputs, self.output, self.check = served, model, inputs, output, check
+        self.ok = 0
+        self.errors: list[str] = []
+        self.last: dict = {}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in protocols]
+
+    def _run(self, protocol: str) -> None:
+        from tritonctl import client as tc
+
+        with tc.closing(tc.make_client(self.served.url(protocol), protocol)) as c:
+            while not self.stop.is_set():
+                try:
+                    y = tc.infer(c, self.model, self.inputs)[self.output]
+                    if self.check is not None:
+                        self.check(y)
+                    with self.lock:
+                        self.ok += 1
+                        self.last[protocol] = y
+                except Exception as exc:  # every kind of failure is kept: the test decides which are expected
+                    with self.lock:
+                        self.errors.append(f"{protocol}: {exc}")
+                    time.sleep(0.05)  # a dead server refuses at once: do not spin
+
+    def requests_after(self, n: int, timeout: float = 60) -> None:
+        """Wait until ``n`` more answers came back."""
+        deadline = time.monotonic() + timeout
+        start = self.ok
+        while self.ok < start + n:
+            assert time.monotonic() < deadline, f"load stalled at {self.ok} answers; failures: {self.errors[:3]}"
+            time.sleep(0.05)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in self.threads), "a client hung on a dead server"

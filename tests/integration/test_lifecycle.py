@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from serverkit import run_tritonctl, start_server, stop_server
+from serverkit import SteadyLoad, run_tritonctl, start_server, stop_server
 from fixture_repo import Linear, build_broken_models, build_fixture_repo, eager_outputs, export_onnx, linear_config, write_config, write_slow_model
 
 from tritonctl import client as tc
@@ -223,38 +223,11 @@ def test_models_that_fail_to_load_are_reported_and_the_others_keep_serving(tmp_p
         stop_server(served)
 
 
-class Traffic:
-    """Closed-loop requests to `linear` from one thread per protocol; counts answers and errors."""
-
-    def __init__(self, served, protocols=("grpc", "http")):
-        self.served, self.ok, self.errors = served, 0, []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in protocols]
-
-    def _run(self, protocol):
-        c = tc.make_client(self.served.url(protocol), protocol)
-        try:
-            while not self.stop.is_set():
-                try:
-                    y = tc.infer(c, "linear", {"x": X})["y"]
-                    np.testing.assert_allclose(y, eager_outputs(Linear(0), X)[0], atol=1e-5)
-                    self.ok += 1
-                except Exception as exc:  # collected: the test decides which errors are expected
-                    self.errors.append(exc)
-                    time.sleep(0.05)  # a dead server refuses at once: do not spin
-        finally:
-            c.close()
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(60)
-        assert not any(t.is_alive() for t in self.threads), "a client hung on a dead server"
+def linear_traffic(served) -> SteadyLoad:
+    """Background load on `linear` over gRPC and HTTP, each answer checked against eager."""
+    expected = eager_outputs(Linear(0), X)[0]
+    return SteadyLoad(served, "linear", {"x": X}, "y",
+                      check=lambda y: np.testing.assert_allclose(y, expected, atol=1e-5))
 
 
 def linear_repo(root, instances: int = 1):
@@ -272,7 +245,7 @@ def test_a_tritonserver_killed_under_load_is_reported_and_serve_exits_non_zero(t
     try:
         stubs = served.stub_pids()
         assert stubs
-        with Traffic(served) as traffic:
+        with linear_traffic(served) as traffic:
             assert wait_until(lambda: traffic.ok >= 10 or traffic.errors, 120), "no traffic got through"
             assert not traffic.errors, traffic.errors[:3]
             pid = json.loads((served.state_dir / "server.pid").read_text())["pid"]
@@ -344,7 +317,7 @@ def test_a_stub_killed_under_load_is_reported_and_serve_exits_non_zero(tmp_path)
         (stub,) = served.stub_pids()
         assert stub_instance(stub) == "linear_0_0"
         server_pid = json.loads((served.state_dir / "server.pid").read_text())["pid"]
-        with Traffic(served) as traffic:
+        with linear_traffic(served) as traffic:
             assert wait_until(lambda: traffic.ok >= 10 or traffic.errors, 120), "no traffic got through"
             assert not traffic.errors, traffic.errors[:3]
             os.kill(stub, signal.SIGKILL)

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from s3kit import start_s3, stop_s3  # noqa: E402
-from serverkit import ROOT, Served, free_ports, run_tritonctl, start_server, stop_server  # noqa: E402
+from serverkit import ROOT, Served, SteadyLoad, free_ports, run_tritonctl, start_server, stop_server  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -104,50 +103,6 @@ def eager_linear(project: Path):
     return module.build().eval()
 
 
-class SteadyLoad:
-    """Two client threads (gRPC and HTTP) sending the same input back to back; every failure kept."""
-
-    def __init__(self, served: Served, x: np.ndarray):
-        self.served, self.x = served, x
-        self.stop = threading.Event()
-        self.failures: list[str] = []
-        self.count = 0
-        self.last: dict[str, np.ndarray] = {}
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(p,), daemon=True) for p in ("grpc", "http")]
-
-    def _run(self, protocol: str) -> None:
-        from tritonctl import client as tc
-
-        with tc.closing(tc.make_client(self.served.url(protocol), protocol)) as c:
-            while not self.stop.is_set():
-                try:
-                    y = tc.infer(c, "linear", {"x": self.x})["y"]
-                    with self.lock:
-                        self.count += 1
-                        self.last[protocol] = y
-                except Exception as exc:  # every kind of failure counts
-                    with self.lock:
-                        self.failures.append(f"{protocol}: {exc}")
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout=30)
-
-    def requests_after(self, n: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        start = self.count
-        while self.count < start + n:
-            assert time.monotonic() < deadline, f"load stalled at {self.count} requests; failures: {self.failures[:3]}"
-            time.sleep(0.05)
-
-
 def test_a_rebuilt_model_pushed_while_triton_polls_the_bucket_goes_live_without_a_failed_request(s3, tmp_path):
     from tritonctl import client as tc
 
@@ -169,7 +124,7 @@ def test_a_rebuilt_model_pushed_while_triton_polls_the_bucket_goes_live_without_
     with torch.no_grad():
         y1 = v1(torch.from_numpy(x)).numpy()
     try:
-        with SteadyLoad(served, x) as load:
+        with SteadyLoad(served, "linear", {"x": x}, "y") as load:
             load.requests_after(20)
             np.testing.assert_allclose(load.last["grpc"], y1, atol=1e-5)
             # rebuild: other weights, so the new version's answers are told apart
@@ -193,7 +148,7 @@ def test_a_rebuilt_model_pushed_while_triton_polls_the_bucket_goes_live_without_
             load.requests_after(40)
             with load.lock:
                 served_now = dict(load.last)
-        assert load.failures == [], load.failures[:5]
+        assert load.errors == [], load.errors[:5]
         for protocol, y in served_now.items():
             np.testing.assert_allclose(y, y2, atol=1e-5, err_msg=protocol)
     finally:
