@@ -37,6 +37,7 @@ class PlanItem:
     fmt: str | None
     name: str
     fingerprint: str
+    batch_free_fingerprint: str  # build.json's BATCH_FREE_FINGERPRINT
     version: int | None  # the version to create, None if the artifact is unchanged
     reason: str
     config_text: str
@@ -69,25 +70,29 @@ def artifact_depends_on_max_batch_size(m: ModelSpec, fmt: str | None) -> bool:
     return fmt == "tensorrt" or (fmt == "onnx" and m.kind == "pytorch" and m.onnx.exporter == "dynamo")
 
 
-def fingerprint(m: ModelSpec, fmt: str | None, spec: Spec, exact_batch: bool = True) -> str:
-    """The content hash of what a version's artifact is built from. ``exact_batch=False`` hashes
-    only whether the model batches (max_batch_size 0 or not), not how large its batches are."""
+def fingerprints(m: ModelSpec, fmt: str | None, spec: Spec) -> tuple[str, str]:
+    """The content hashes of what a version's artifact is built from: (exact, batch-free). The
+    batch-free one hashes only whether the model batches (max_batch_size 0 or not), not how large
+    its batches are. The source files (checkpoints can be large) are read once for both."""
     from tritonctl.sources import source_files
 
-    h = hashlib.sha256()
     fields = m.model_dump(mode="json", include=set(ARTIFACT_FIELDS), by_alias=True)
     if not fields.get("requirements"):
         fields.pop("requirements", None)  # models without requirements keep the hash they had before the field
-    if not exact_batch:
-        fields["max_batch_size"] = min(fields["max_batch_size"], 1)
-    h.update(json.dumps({"fields": fields, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
+    batch_free = dict(fields, max_batch_size=min(fields["max_batch_size"], 1))
+    hashes = [hashlib.sha256(), hashlib.sha256()]
+    for h, f in zip(hashes, (fields, batch_free)):
+        h.update(json.dumps({"fields": f, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
     for f in source_files(m, spec):
-        h.update(f.name.encode())
         try:
-            h.update(f.read_bytes())
+            data = f.read_bytes()
         except FileNotFoundError:
-            h.update(b"<missing>")
-    return h.hexdigest()[:16]
+            data = b"<missing>"
+        for h in hashes:
+            h.update(f.name.encode())
+            h.update(data)
+    exact, free = (h.hexdigest()[:16] for h in hashes)
+    return exact, free
 
 
 def plan(spec: Spec, repo: Path) -> list[PlanItem]:
@@ -95,7 +100,7 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
     for m, fmt in config.published_models(spec):
         name = m.served_name(fmt) if fmt else m.name
         model_dir = repo / name
-        fp = fingerprint(m, fmt, spec)
+        fp, fp_any_batch = fingerprints(m, fmt, spec)
         _extra_files(m, spec)  # a missing labels file fails the build before anything is exported
         latest, record = repository.latest_record(model_dir)
         artifact = config.artifact_filename(fmt, m.kind)
@@ -105,7 +110,7 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
         same = record is not None and (
             record.get("fingerprint") == fp
             or (not artifact_depends_on_max_batch_size(m, fmt)
-                and record.get(BATCH_FREE_FINGERPRINT) == fingerprint(m, fmt, spec, exact_batch=False)))
+                and record.get(BATCH_FREE_FINGERPRINT) == fp_any_batch))
         if same and have:
             version, reason = None, "same content hash"
         elif latest is None:
@@ -115,7 +120,7 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
         text = config.to_text(config.model_config(m, fmt))
         cfg_path = model_dir / repository.CONFIG
         changed = not cfg_path.exists() or cfg_path.read_text() != text
-        items.append(PlanItem(m, fmt, name, fp, version, reason, text, changed, record=None if version else record))
+        items.append(PlanItem(m, fmt, name, fp, fp_any_batch, version, reason, text, changed, record=None if version else record))
     return items
 
 
@@ -156,7 +161,7 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
         rep = reports.get(item.fmt)
         item.record = {
             "fingerprint": item.fingerprint,
-            BATCH_FREE_FINGERPRINT: fingerprint(m, item.fmt, spec, exact_batch=False),
+            BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
             "model": m.name,
             "format": item.fmt,
             "version": item.version,
@@ -182,7 +187,7 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging, triton
             if not path.exists() or path.name == "model.py":
                 raise ExportError(f"model '{item.model.name}': files entry {path} does not exist or is named model.py; fix it in models.yaml")
             (shutil.copytree if path.is_dir() else shutil.copyfile)(path, vdir / path.name)
-    item.record = {"fingerprint": item.fingerprint, BATCH_FREE_FINGERPRINT: fingerprint(item.model, None, spec, exact_batch=False),
+    item.record = {"fingerprint": item.fingerprint, BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
                    "model": item.model.name, "format": None, "version": item.version}
     if item.model.requirements:
         from tritonctl import compat, pydeps
