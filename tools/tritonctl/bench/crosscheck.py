@@ -108,11 +108,9 @@ def report(checks, console, out, name: str, tolerance_pct: float) -> int:
                          "pa_p99_ms": round(r.p99_ms, 3), "bench_p50_ms": round(p.m.p50_ms, 3),
                          "pa_p50_ms": round(r.p50_ms, 3), "bench_client_cpu_pct": round(p.m.client_cpu_pct, 1),
                          "bench_stable": p.m.stable, "pa_stable": r.stable, "pa_stability_pct": r.stability_pct,
-                         "verdict": verdict})
+                         "verdict": verdict, **breakdown_cells(p, r)})
         console.print(t)
         console.print(breakdown_table(s, results))
-        for row, p, r in zip(rows[-len(results):], s.points, results):
-            row.update(breakdown_cells(p, r))
     path = out / f"{name}_vs_perf_analyzer.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["series"])
