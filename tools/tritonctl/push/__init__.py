@@ -204,7 +204,7 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
         p.retire = sorted(live - local_versions - retired_before)
         if prune:
             doomed = (live & retired_before) - local_versions
-            p.prune = sorted(r for r in theirs if _version_of(r) in doomed)
+            p.prune = sorted(r for r in theirs if mf.version_of(r) in doomed)
         if p.new_versions and p.status == "update" and not dest.is_local:
             cfg = f"{name}/{mf.CONFIG}"
             if cfg in theirs:
@@ -224,11 +224,6 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
     # step models before the ensembles that call them; removed models last
     plans.sort(key=lambda m: (m.status == "removed", m.is_ensemble, m.name))
     return PushPlan(Path(repository), dest, plans, manifest, has_manifest, unchanged_files, unchanged_bytes, foreign)
-
-
-def _version_of(rel: str) -> int | None:
-    parts = rel.split("/")
-    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
 
 
 def _upload_order(f: mf.LocalFile):
@@ -361,7 +356,7 @@ def push(
             result.deleted += len(m.prune)
             for rel in m.prune:
                 files.pop(rel, None)
-            gone = {_version_of(r) for r in m.prune}
+            gone = {mf.version_of(r) for r in m.prune}
             left = [v for v in retired.get(m.name, []) if v not in gone]
             if left and m.status != "removed":
                 retired[m.name] = left

@@ -35,8 +35,14 @@ class LocalFile:
     @property
     def version(self) -> int | None:
         """The version directory the file is in, None for files beside config.pbtxt."""
-        parts = self.rel.split("/")
-        return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
+        return version_of(self.rel)
+
+
+def version_of(rel: str) -> int | None:
+    """The version of a file at DEST or in the repository (digits/2/model.onnx -> 2); None for a
+    file beside config.pbtxt (digits/labels.txt)."""
+    parts = rel.split("/")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else None
 
 
 def sha256_file(path: Path) -> str:
@@ -109,9 +115,4 @@ def dump(manifest: dict) -> bytes:
 
 
 def versions_of(rels, model: str) -> set[int]:
-    out = set()
-    for rel in rels:
-        parts = rel.split("/")
-        if len(parts) > 2 and parts[0] == model and parts[1].isdigit():
-            out.add(int(parts[1]))
-    return out
+    return {v for rel in rels if rel.split("/", 1)[0] == model and (v := version_of(rel)) is not None}
