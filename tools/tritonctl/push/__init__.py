@@ -208,7 +208,7 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
         if p.new_versions and p.status == "update" and not dest.is_local:
             cfg = f"{name}/{mf.CONFIG}"
             if cfg in theirs:
-                p.pin, p.pinned_versions = _pinned_config(store.read(cfg), live, set(p.new_versions))
+                p.pin, p.pinned_versions = _pinned_config(store.read(cfg), live, set(p.new_versions), f"{dest}/{cfg}")
             if p.pin and mine[cfg] not in p.uploads:
                 p.uploads.append(mine[cfg])  # the real config replaces the pin, last
         plans.append(p)
@@ -236,14 +236,12 @@ def _upload_order(f: mf.LocalFile):
 
 
 def _is_ensemble(config_path: Path) -> bool:
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+    from tritonctl import config
 
-    cfg = model_config_pb2.ModelConfig()
     try:
-        text_format.Parse(config_path.read_text(), cfg)
-    except text_format.ParseError as exc:
-        raise StorageError(f"{config_path}: not a valid config.pbtxt ({exc}); run `tritonctl check` on the repository") from None
+        cfg = config.parse(config_path.read_text(), str(config_path))
+    except config.ConfigParseError as exc:
+        raise StorageError(f"{config_path}: not a valid config.pbtxt ({exc.reason}); run `tritonctl check` on the repository") from None
     return cfg.platform == "ensemble"
 
 
@@ -263,13 +261,14 @@ def _refuse_changed_versions(name: str, mine: dict, theirs: dict, live: set[int]
             )
 
 
-def _pinned_config(raw: bytes, live: set[int], new: set[int]) -> tuple[str | None, list[int]]:
-    """The live config pinned to the versions it serves now, if its policy would pick a new one."""
+def _pinned_config(raw: bytes, live: set[int], new: set[int], where: str = "config.pbtxt") -> tuple[str | None, list[int]]:
+    """The live config pinned to the versions it serves now, if its policy would pick a new one.
+    A live config that does not parse raises ConfigParseError naming `where`."""
     from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
 
-    cfg = model_config_pb2.ModelConfig()
-    text_format.Parse(raw.decode(), cfg)
+    from tritonctl import config
+
+    cfg = config.parse(raw.decode(), where)
     now, after = _selected(cfg, live), _selected(cfg, live | new)
     if now == after or not now:
         return None, []
