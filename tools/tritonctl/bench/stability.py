@@ -94,6 +94,7 @@ class Measurement:
     samples: int = -1  # samples the requests carried (-1: not counted, one per request)
     samples_per_s: float = float("nan")
     last_error: str = ""  # one failed request's error (the last), when any failed
+    merged: int = 0  # how many of the last windows the figures merge (``merge`` decides; 0: not from windows)
 
     def __post_init__(self):
         if self.samples < 0:
@@ -127,4 +128,5 @@ def merge(windows: list[Window], rule: StabilityRule | None, last_error: str = "
         samples=samples,
         samples_per_s=samples / dur,
         last_error=last_error,
+        merged=len(last),
     )

@@ -276,8 +276,7 @@ async def sweep_async(cfg: SweepConfig, progress=None) -> Series:
         for c in levels:
             marks = WindowMarks(client.client, plan.model, plan.version)
             m = await measure_level(send, c, cfg.window_s, cfg.warmup_s, cfg.rule, cfg.label, progress, mark=marks)
-            merged = min(cfg.rule.windows, m.windows) if cfg.rule else m.windows  # the windows `merge` reports
-            series.points.append(Point(c, m, plan.batch_size, marks.breakdown(merged)))
+            series.points.append(Point(c, m, plan.batch_size, marks.breakdown(m.merged)))
         return series
     finally:
         await client.close()
