@@ -191,9 +191,10 @@ def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging, triton
                    "model": item.model.name, "format": None, "version": item.version}
     if item.model.requirements:
         from tritonctl import compat, pydeps
+        from tritonctl.server.distribution import python_version  # the local stub's Python
 
         release = triton_release or compat.local_release()
-        pythons = [compat.release_info(release).python, pydeps.local_python()]
+        pythons = [compat.release_info(release).python, python_version()]
         item.record["vendored"] = pydeps.vendor(item.model.requirements, vdir, pythons, item.model.name)
         item.record["vendored_for_python"] = sorted(set(pythons))
     (vdir / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")

@@ -34,10 +34,6 @@ PLATFORMS = ("manylinux2014_x86_64", *(f"manylinux_2_{minor}_x86_64" for minor i
 _SKIP = ("bin", "__pycache__")
 
 
-def local_python() -> str:
-    return f"{sys.version_info[0]}.{sys.version_info[1]}"
-
-
 def vendor(requirements: list[str], dest: Path, pythons: list[str], model: str) -> list[str]:
     """Install `requirements` for every Python in `pythons` into `dest`; returns what was installed
     ("name version" per distribution). Raises ExportError naming the model and pip's reason."""
