@@ -22,7 +22,7 @@ a server exactly as any client would (the local Triton or a cluster):
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
+from contextlib import closing  # noqa: F401 - `with tc.closing(make_client(...)) as c:` closes it whatever happens
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -67,15 +67,6 @@ def make_client(url: str | None = None, protocol: str | None = None, **kwargs):
 
 def protocol_of(client) -> str:
     return "grpc" if type(client).__module__.startswith("tritonclient.grpc") else "http"
-
-
-@contextmanager
-def closing(client):
-    """``with closing(make_client(...)) as c:``: the client is closed whatever happens."""
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 # int64 fields of model_config.proto / the metadata that gRPC's JSON writes as strings
