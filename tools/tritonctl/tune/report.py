@@ -118,12 +118,6 @@ def write_json(outcome: TuneOutcome, path: Path) -> None:
         for r in outcome.results], indent=2, default=list))
 
 
-def show(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = None) -> None:
-    """Table, plot, JSON and closing lines on rich consoles: ``out`` for results, ``err`` for notes."""
-    show_measurements(outcome, out, err, plot, json_path)
-    show_verdict(outcome, out, err)
-
-
 def show_measurements(outcome: TuneOutcome, out, err, plot: Path, json_path: Path | None = None) -> None:
     """The table, the plot and the JSON: what the sweep measured (saved before any write-back)."""
     r = outcome.request

@@ -184,8 +184,3 @@ class TuneSession:
             return {}
         models = raw.get("models") if isinstance(raw, dict) else None
         return next((m for m in models or [] if isinstance(m, dict) and m.get("name") == self.request.model), {})
-
-
-def tune(request: TuneRequest, on_result: Callable[[Result], None] | None = None) -> TuneOutcome:
-    """Validate, measure, pick (and with ``write`` apply) in one call."""
-    return TuneSession(request).run(on_result)
