@@ -205,7 +205,7 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
     """Import one archive or a model store; returns one result per archive. Raises ArchiveError."""
     from tritonctl import spec as spec_mod
     from tritonctl.errors import SpecError
-    from tritonctl.repository import write_atomic
+    from tritonctl.repository import Staging, write_atomic
 
     progress = progress or (lambda msg: None)
     spec_path = Path(spec_path)
@@ -236,9 +236,9 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
     paths = archive_mod.archives_in(source)
     if name and len(paths) > 1:
         raise ArchiveError(f"{source}: --name names one archive, but this model store holds {len(paths)}")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.import-"))
-    try:
+    # The build's staging directory beside OUT: removed on exit, leftovers of a killed run cleared.
+    with Staging(out_dir) as scratch:
+        staging = scratch.path
         results, entries = [], []
         for path in paths:
             progress(f"{path.name}: reading")
@@ -291,5 +291,3 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
             (staging / r.directory.name).rename(r.directory)
         write_atomic(spec_path, text)
         return results
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
