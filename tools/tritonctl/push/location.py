@@ -50,6 +50,11 @@ class Location:
         return self.scheme == "file"
 
     @property
+    def bucket_kind(self) -> str:
+        """What the provider calls `bucket`, for messages: Azure's are containers."""
+        return "container" if self.scheme == "as" else "bucket"
+
+    @property
     def root(self) -> str:
         """The repository root as the fsspec filesystem names it (no scheme)."""
         if self.is_local:
@@ -139,8 +144,7 @@ class Location:
             "gs": "Google Cloud Storage",
             "as": f"Azure account '{self.account}'",
         }[self.scheme]
-        kind = "container" if self.scheme == "as" else "bucket"
-        return f"{kind} '{self.bucket}' at {where}, credentials from {self.credential_source()}"
+        return f"{self.bucket_kind} '{self.bucket}' at {where}, credentials from {self.credential_source()}"
 
 
 def parse(dest: str, endpoint_url: str | None = None, profile: str | None = None) -> Location:

@@ -55,8 +55,7 @@ class Store:
     def _missing(self, exc: Exception) -> str:
         text = str(exc)
         if "bucket" in text.lower() or "container" in text.lower():
-            kind = "container" if self.loc.scheme == "as" else "bucket"
-            return f"the {kind} '{self.loc.bucket}' does not exist"
+            return f"the {self.loc.bucket_kind} '{self.loc.bucket}' does not exist"
         return f"not found: {text}"
 
     # -- reading -------------------------------------------------------------------------------
@@ -67,7 +66,6 @@ class Store:
             if not parent.is_dir():
                 raise StorageError(f"{self.loc.path}: its parent directory {parent} does not exist; create it first")
             return
-        kind = "container" if self.loc.scheme == "as" else "bucket"
         with self.errors(f"checking {self.loc}"):
             try:
                 if self.loc.scheme == "s3":
@@ -78,7 +76,7 @@ class Store:
                 found = False
             if not found:
                 raise StorageError(
-                    f"{self.loc}: the {kind} '{self.loc.bucket}' does not exist ({self.loc.describe()}); "
+                    f"{self.loc}: the {self.loc.bucket_kind} '{self.loc.bucket}' does not exist ({self.loc.describe()}); "
                     "create it or fix the URL; nothing was changed"
                 )
 
