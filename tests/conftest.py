@@ -1,8 +1,15 @@
-"""Suite-wide rules: `gpu` tests skip cleanly where there is no CUDA device."""
+"""Suite-wide rules and fixtures: `gpu` tests skip cleanly where there is no CUDA device; the
+example repository is built once per session for every suite that serves it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cuda_available() -> bool:
@@ -20,3 +27,16 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="needs an NVIDIA GPU with CUDA (none visible here)")
         for item in gpu_items:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def example_build(tmp_path_factory) -> Path:
+    """`tritonctl build models.yaml` into a temporary repository, as a user runs it, once per
+    session: the integration, load-test and chart suites copy the models they serve from it
+    (never change it in place)."""
+    repo = tmp_path_factory.mktemp("example-build") / "model_repository"
+    res = subprocess.run([sys.executable, "-m", "tritonctl", "build", "models.yaml", "--repository", str(repo)],
+                         capture_output=True, text=True, timeout=900, cwd=ROOT)
+    if res.returncode != 0:
+        pytest.fail(f"tritonctl build failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return repo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,10 +42,15 @@ def scenario_values():
     return out
 
 
-@pytest.fixture(scope="session")
-def example_repository(tmp_path_factory):
-    """The example digits family (ONNX, TorchScript, two Python models, their ensemble), built
-    once by `tritonctl build` for the tests that serve it with the chart's container."""
-    import podkit
+# The example digits family: ONNX, TorchScript, two Python models and their ensemble.
+DIGITS_FAMILY = ["digits", "digits_torchscript", "digits_preprocess", "digits_postprocess", "digits_pipeline"]
 
-    return podkit.build_example_repository(tmp_path_factory.mktemp("example-repo"))
+
+@pytest.fixture(scope="session")
+def example_repository(example_build, tmp_path_factory):
+    """The example digits family, copied from the session's `tritonctl build` output
+    (tests/conftest.py), for the tests that serve it with the chart's container."""
+    repo = tmp_path_factory.mktemp("example-repo") / "model_repository"
+    for name in DIGITS_FAMILY:
+        shutil.copytree(example_build / name, repo / name)
+    return repo

@@ -256,16 +256,3 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
                     f"({'sandboxed' if sandbox else 'plain'}):\n{server.log_tail()}")
     raise AssertionError("unreachable")
 
-
-def build_example_repository(dest: Path) -> Path:
-    """The example repository's digits family (ONNX, TorchScript, two Python models and their
-    ensemble), built by `tritonctl build` as a user would."""
-    repo = dest / "model_repository"
-    models = ["digits", "digits_preprocess", "digits_postprocess", "digits_pipeline"]
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([sys.executable, "-m", "tritonctl", "build", "models.yaml", "--repository", str(repo),
-                           *[a for m in models for a in ("-m", m)]],
-                          capture_output=True, text=True, cwd=root, timeout=600)
-    if proc.returncode != 0:
-        pytest.fail(f"tritonctl build failed:\n{proc.stdout}\n{proc.stderr}")
-    return repo

@@ -1,7 +1,7 @@
 """A real local Triton for the integration tests.
 
 The session server serves the example repository exactly as `tritonctl build models.yaml`
-writes it (built into a temporary directory), plus two small fixture models (linear_ab with
+writes it (built once per session into a temporary directory, tests/conftest.py), plus two small fixture models (linear_ab with
 two versions side by side, two_io_torchscript). It is started with `tritonctl serve` as a
 subprocess on free ports and always stopped (SIGTERM, as Ctrl-C would) in ``finally``; when it
 fails to start, the fixture prints serve's output and the server log before failing.
@@ -9,6 +9,7 @@ fails to start, the fixture prints serve's output and the server log before fail
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,12 +22,10 @@ from serverkit import ROOT, Served, free_port, run_tritonctl, start_server, stop
 
 
 @pytest.fixture(scope="session")
-def example_repo(tmp_path_factory) -> Path:
-    """`tritonctl build models.yaml` into a temporary repository, plus the fixture models."""
+def example_repo(example_build, tmp_path_factory) -> Path:
+    """The session's `tritonctl build models.yaml` output (tests/conftest.py), plus the fixture models."""
     repo = tmp_path_factory.mktemp("repo") / "model_repository"
-    res = run_tritonctl("build", "models.yaml", "--repository", str(repo), timeout=900)
-    if res.returncode != 0:
-        pytest.fail(f"tritonctl build failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    shutil.copytree(example_build, repo)
     build_fixture_repo(repo, base=False)
     return repo
 

@@ -1,21 +1,25 @@
 """A real local Triton for the load tests, started with the integration suite's launcher.
 
 The repository holds only what the load tests call (linear, digits and the digits_pipeline
-ensemble with its Python pre/post-processing), built by `tritonctl build -m ...` into a
-temporary directory. The server is `tests/integration/conftest.py::start_server` (a
+ensemble with its Python pre/post-processing), copied from the session's `tritonctl build`
+output (tests/conftest.py). The server is `tests/integration/conftest.py::start_server` (a
 `tritonctl serve` subprocess on free ports, always stopped in ``finally``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ["linear", "digits", "digits_preprocess", "digits_postprocess", "digits_pipeline"]
+# as `tritonctl build -m linear -m digits -m digits_preprocess -m digits_postprocess -m digits_pipeline`
+# writes them (each of linear and digits in both formats)
+MODELS = ["linear", "linear_torchscript", "digits", "digits_torchscript", "digits_preprocess",
+          "digits_postprocess", "digits_pipeline"]
 
 
 def _load(name: str, path: Path):
@@ -32,14 +36,10 @@ digit_samples = _load("_digit_samples", ROOT / "loadtest" / "digit_samples.py")
 
 
 @pytest.fixture(scope="session")
-def lt_repo(tmp_path_factory) -> Path:
+def lt_repo(example_build, tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("lt_repo") / "model_repository"
-    args = ["build", "models.yaml", "--repository", str(repo)]
     for m in MODELS:
-        args += ["-m", m]
-    res = integration.run_tritonctl(*args, timeout=600)
-    if res.returncode != 0:
-        pytest.fail(f"tritonctl build failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        shutil.copytree(example_build / m, repo / m)
     return repo
 
 
