@@ -20,8 +20,8 @@ from tritonctl.server.process import stop_child
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tritonctl_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tritonctl", *args]
+def tritonctl_cmd(*args: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "tritonctl", *args]
 
 
 def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
@@ -88,11 +88,13 @@ def start_server(
     wait_for: str = "serving; press Ctrl-C",
     timeout: float = 300,
     expect_failure: bool = False,
+    python: str = sys.executable,
 ) -> Served:
-    """`tritonctl serve` in the foreground as a subprocess; returns once it prints ``wait_for``."""
+    """`tritonctl serve` in the foreground as a subprocess of ``python`` (another environment's
+    interpreter, for a test of what that environment lacks); returns once it prints ``wait_for``."""
     workdir.mkdir(parents=True, exist_ok=True)
     for attempt in range(3):
-        served = _launch(repo, workdir, extra)
+        served = _launch(repo, workdir, extra, python)
         if expect_failure:
             return served
         deadline = time.monotonic() + timeout
@@ -111,7 +113,7 @@ def start_server(
     raise AssertionError("unreachable")
 
 
-def _launch(repo: Path, workdir: Path, extra: tuple[str, ...]) -> Served:
+def _launch(repo: Path, workdir: Path, extra: tuple[str, ...], python: str) -> Served:
     ports = free_ports(3)
     state = workdir / "state"
     output = workdir / "serve.out"
@@ -125,6 +127,7 @@ def _launch(repo: Path, workdir: Path, extra: tuple[str, ...]) -> Served:
         "--state-dir", str(state),
         "--exit-timeout", "5",
         *extra,
+        python=python,
     )
     with open(output, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from s3kit import start_s3, stop_s3  # noqa: E402
-from serverkit import ROOT, Served, SteadyLoad, free_ports, run_tritonctl, start_server, stop_server  # noqa: E402
+from serverkit import ROOT, SteadyLoad, run_tritonctl, start_server, stop_server  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -172,25 +172,6 @@ def python_without_pillow(where: Path) -> Path:
     return python
 
 
-def serve_with(python: Path, repo: Path, workdir: Path, *extra: str, timeout: float = 300) -> Served:
-    workdir.mkdir(parents=True, exist_ok=True)
-    ports = free_ports(3)
-    output = workdir / "serve.out"
-    cmd = [str(python), "-m", "tritonctl", "serve", str(repo), "--http-port", str(ports[0]), "--grpc-port", str(ports[1]),
-           "--metrics-port", str(ports[2]), "--address", "127.0.0.1", "--state-dir", str(workdir / "state"),
-           "--exit-timeout", "5", *extra]
-    with open(output, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    served = Served(proc, repo, workdir / "state", output, *ports)
-    deadline = time.monotonic() + timeout
-    while "serving; press Ctrl-C" not in output.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_server(served)
-            pytest.fail(f"serve did not start:\n{served.log()}")
-        time.sleep(0.25)
-    return served
-
-
 def test_the_pipeline_answers_right_from_a_python_without_pillow(example_repo, tmp_path):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
@@ -214,7 +195,7 @@ def test_the_pipeline_answers_right_from_a_python_without_pillow(example_repo, t
     cfg.name = "digits_preprocess_bare"
     (bare / "config.pbtxt").write_text(text_format.MessageToString(cfg))
 
-    served = serve_with(python, repo, tmp_path / "serve", "--keep-going")
+    served = start_server(repo, tmp_path / "serve", "--keep-going", python=str(python))
     try:
         for protocol in ("grpc", "http"):
             pipeline_reads_digits(served.url(protocol), protocol)
