@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from clientkit import ROOT, SAMPLES, example_cmd, json_output, label_of, run_example
-from serverkit import free_port
+from serverkit import free_ports
 from tritonctl.server.launcher import LocalServer, ServerOptions
 
 pytestmark = pytest.mark.integration
@@ -53,10 +53,7 @@ def start(opts: ServerOptions) -> LocalServer:
 
 
 def server_options(repo: Path, state: Path, *extra: str) -> ServerOptions:
-    ports = {free_port() for _ in range(3)}
-    while len(ports) < 3:
-        ports.add(free_port())
-    http, grpc, metrics = sorted(ports)
+    http, grpc, metrics = free_ports(3)
     return ServerOptions(repo, http, grpc, metrics, address="127.0.0.1", exit_timeout_secs=10, state_dir=state, extra_args=list(extra))
 
 
