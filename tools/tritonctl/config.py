@@ -12,7 +12,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl import exporters, naming, repository
 from tritonctl.errors import RepositoryError
-from tritonctl.spec import DTYPES, DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
+from tritonctl.dtypes import SPEC_TO_TRITON
+from tritonctl.spec import DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
 
 # Platform strings and default file names exactly as Triton defines them, declared by each
 # format's exporter unit (tritonctl.exporters).
@@ -43,7 +44,7 @@ def config_tensor_names(m: ModelSpec, fmt: str | None) -> tuple[list[str], list[
 
 
 def _tensor(t: TensorSpec, name: str, message_type):
-    return message_type(name=name, data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=t.shape)
+    return message_type(name=name, data_type=mc.DataType.Value(SPEC_TO_TRITON[t.dtype]), dims=t.shape)
 
 
 def _dynamic_batching(m: ModelSpec) -> mc.ModelDynamicBatching | None:
@@ -88,7 +89,7 @@ def _warmups(m: ModelSpec, input_names: list[str]) -> list[mc.ModelWarmup]:
             # Warm up at the optimal value of each dynamic dim.
             dims = [t.dim_range(i).opt for i in range(len(t.shape))]
             inputs[name] = mc.ModelWarmup.Input(
-                data_type=mc.DataType.Value(DTYPES[t.dtype]), dims=dims, random_data=True
+                data_type=mc.DataType.Value(SPEC_TO_TRITON[t.dtype]), dims=dims, random_data=True
             )
         out.append(mc.ModelWarmup(name=f"random_bs{bs}", batch_size=bs if m.batching else 0, inputs=inputs, count=w.count))
     return out

@@ -36,9 +36,8 @@ from tritonctl.dtypes import SPEC_TO_TRITON
 from tritonctl.errors import SpecError
 from tritonctl.shapes import DYNAMIC_DIM, DimLengths
 
-# Triton's TYPE_* names, keyed by the numpy-style names the spec uses (tritonctl.dtypes).
-DTYPES = SPEC_TO_TRITON
-Dtype = Literal[tuple(DTYPES)]  # type: ignore[valid-type]
+# the numpy-style dtype names the spec accepts: the keys of tritonctl.dtypes' one table
+Dtype = Literal[tuple(SPEC_TO_TRITON)]  # type: ignore[valid-type]
 Format = Literal[exporters.FORMATS]  # type: ignore[valid-type]  # one exporter unit per format
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -236,10 +236,10 @@ def _upload_order(f: mf.LocalFile):
 
 
 def _is_ensemble(config_path: Path) -> bool:
-    from tritonctl import config
+    from tritonctl import config, repository
 
     try:
-        cfg = config.parse(config_path.read_text(), str(config_path))
+        cfg = repository.read_config(config_path)
     except config.ConfigParseError as exc:
         raise StorageError(f"{config_path}: not a valid config.pbtxt ({exc.reason}); run `tritonctl check` on the repository") from None
     return cfg.platform == "ensemble"
