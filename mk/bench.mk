@@ -26,8 +26,7 @@ peers-install: $(PEERS_VENV)/.installed $(foreach p,$(PY_PEERS),.venv-$(p)/.inst
 	touch $@
 
 $(PEERS_VENV)/.installed: mk/bench.mk
-	@command -v java >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; } \
-		|| { echo "TorchServe needs Java 11+: sudo apt-get install -y openjdk-17-jre-headless"; exit 1; }
+	@mk/ensure-debian-packages.sh java openjdk-17-jre-headless  # TorchServe's frontend needs Java 11+
 	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_PY) -m pip install -q --upgrade pip
 	$(PEERS_PY) -m pip install -q $(TORCH_PIN) $(PEERS_PKGS)

@@ -35,16 +35,7 @@ k8s: install ## regenerate the plain manifests in k8s/triton/ from the chart and
 crd-schemas: $(CRD_SCHEMAS)/node_modules/.installed ## install the official CRD schemas (npm @kubernetes-models/*, pinned) the chart tests validate custom resources against
 
 $(CRD_SCHEMAS)/node_modules/.installed: $(CRD_SCHEMAS)/package.json $(CRD_SCHEMAS)/package-lock.json
-	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			echo "installing Debian's nodejs and npm"; \
-			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; \
-		else \
-			echo "Node.js and npm are missing. Install them as root, then rerun:" >&2; \
-			echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends nodejs npm" >&2; \
-			exit 1; \
-		fi; \
-	fi
+	@mk/ensure-debian-packages.sh "node npm" nodejs npm
 	npm ci --prefix $(CRD_SCHEMAS) --no-audit --no-fund --loglevel=error
 	touch $@
 

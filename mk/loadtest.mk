@@ -56,16 +56,7 @@ bench-crosscheck: models ## tritonctl bench next to Triton's perf_analyzer (inst
 BROWSER_BINS := chromium chromedriver
 
 browser: ## install Debian's chromium + chromium-driver when missing (root: apt-get; otherwise prints the command)
-	@missing=$$(for b in $(BROWSER_BINS); do command -v $$b >/dev/null || echo $$b; done); \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's chromium and chromium-driver (missing: $$missing)"; \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
-	else \
-		echo "missing: $$missing. Install Debian's chromium and chromium-driver as root, then rerun:" >&2; \
-		echo "    sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium chromium-driver" >&2; \
-		exit 1; \
-	fi
+	@mk/ensure-debian-packages.sh "$(BROWSER_BINS)" chromium chromium-driver
 
 # The suite drives the Locust UI in a real browser.
 test test-integration: browser
