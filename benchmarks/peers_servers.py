@@ -68,10 +68,23 @@ def models_from_spec(spec_path: Path, names: list[str]) -> dict[str, PeerModel]:
 
 def latest(model_dir: Path) -> Path:
     """The highest numeric version directory of a published model."""
-    versions = sorted((int(d.name), d) for d in model_dir.iterdir() if d.is_dir() and d.name.isdigit())
+    from tritonctl import repository
+
+    versions = repository.versions(model_dir)
     if not versions:
         raise FileNotFoundError(f"{model_dir} has no version directory: run `make models` first")
-    return versions[-1][1]
+    return model_dir / str(versions[-1])
+
+
+def copy_served(src: Path, out: Path) -> Path:
+    """Copy one served model's files (config, labels) and its latest version directory to ``out``."""
+    out.mkdir(parents=True)
+    for f in src.iterdir():
+        if f.is_file():
+            shutil.copy2(f, out / f.name)
+    version = latest(src)
+    shutil.copytree(version, out / version.name)
+    return out
 
 
 def snapshot(repo: Path, models: list[PeerModel], dest: Path) -> Path:
@@ -80,19 +93,14 @@ def snapshot(repo: Path, models: list[PeerModel], dest: Path) -> Path:
         shutil.rmtree(dest)
     for m in models:
         for fmt in FORMATS:
-            src = repo / m.served[fmt]
-            out = dest / src.name
-            out.mkdir(parents=True)
-            for f in src.iterdir():
-                if f.is_file():
-                    shutil.copy2(f, out / f.name)
-            shutil.copytree(latest(src), out / latest(src).name)
+            copy_served(repo / m.served[fmt], dest / m.served[fmt])
     return dest
 
 
 def artifact(repo: Path, model: PeerModel, fmt: str) -> Path:
-    d = repo / model.served[fmt]
-    return latest(d) / ("model.onnx" if fmt == "onnx" else "model.pt")
+    from tritonctl import config
+
+    return latest(repo / model.served[fmt]) / config.artifact_filename(fmt)
 
 
 class Servers:

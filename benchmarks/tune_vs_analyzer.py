@@ -51,23 +51,16 @@ def snapshot(repo: Path, served: str, dest: Path, min_batch: int) -> Path:
     """The served model's config and latest version, warm-up batches clamped to the smallest max
     batch of the grid (tune clamps them per candidate; Model Analyzer copies them as they are, and a
     warm-up larger than max_batch_size fails the load)."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2 as mc
-
-    from peers_servers import latest
+    from peers_servers import copy_served
+    from tritonctl import config, repository
 
     if dest.exists():
         shutil.rmtree(dest)
-    out = dest / served
-    out.mkdir(parents=True)
-    for f in (repo / served).iterdir():
-        if f.is_file():
-            shutil.copy2(f, out / f.name)
-    shutil.copytree(latest(repo / served), out / latest(repo / served).name)
-    cfg = text_format.Parse((out / "config.pbtxt").read_text(), mc.ModelConfig())
+    out = copy_served(repo / served, dest / served)
+    cfg = repository.read_config(out / repository.CONFIG)
     for w in cfg.model_warmup:
         w.batch_size = min(w.batch_size, min_batch)
-    (out / "config.pbtxt").write_text(text_format.MessageToString(cfg))
+    (out / repository.CONFIG).write_text(config.to_text(cfg))
     return dest
 
 
