@@ -79,8 +79,7 @@ def run_analyzer(args, server, repo: Path, work: Path, space: dict) -> tuple[dic
     for k in ("export", "checkpoints"):
         paths[k].mkdir(parents=True)
     cfg = analyzer_config(args.served, repo, space, args.p99_budget_ms,
-                          {"http": server.opts.http_url, "grpc": server.opts.grpc_url,
-                           "metrics": f"http://{server.opts.metrics_url}/metrics".replace("http://http://", "http://")},
+                          {"http": server.opts.http_url, "grpc": server.opts.grpc_url, "metrics": server.opts.metrics_url},
                           paths)
     cfg_path = ma_dir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -97,15 +96,13 @@ def run_analyzer(args, server, repo: Path, work: Path, space: dict) -> tuple[dic
     pick = analyzer_winner(csvs[0].read_text(), args.p99_budget_ms)
     if pick is None:
         return None, wall, f"no measurement met p99 <= {args.p99_budget_ms} ms ({csvs[0]})"
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2 as mc
+    from tritonctl import repository
 
-    variant = paths["output_repository"] / pick["config"] / "config.pbtxt"
-    pick["model_config"] = text_format.Parse(variant.read_text(), mc.ModelConfig())
+    pick["model_config"] = repository.read_config(paths["output_repository"] / pick["config"] / repository.CONFIG)
     return pick, wall, "ok"
 
 
-def measure_winner(args, server, base_cfg, cand) -> list[dict]:
+def measure_winner(args, server, base_cfg, cand) -> dict:
     """The candidate served, then tune's closed loop over the concurrencies (one window each)."""
     from tritonctl.tune.objective import Result
     from tritonctl.tune.runner import Tuner
@@ -166,7 +163,6 @@ def main(argv=None) -> int:
                          address="127.0.0.1", model_control_mode="explicit", load_models=[args.served],
                          state_dir=work / "triton", exit_timeout_secs=5)
     server = LocalServer(opts).start()
-    server.opts = opts
     report: dict = {"space": space, "budget_ms": args.p99_budget_ms, "model": args.served, "rounds": args.rounds,
                     "duration": args.duration}
     try:
