@@ -103,6 +103,15 @@ def artifact(repo: Path, model: PeerModel, fmt: str) -> Path:
     return latest(repo / model.served[fmt]) / config.artifact_filename(fmt)
 
 
+def signal_groups(pgids: list[int], sig: int) -> None:
+    """Send ``sig`` to each process group that still exists."""
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+
+
 class Servers:
     """Every server of the run, started once; ``urls`` per system family; ``stop()`` stops them all."""
 
@@ -121,12 +130,8 @@ class Servers:
         system is being measured. Held servers keep their sockets; a continued one answers at once.
         """
         for framework, groups in self.pausable.items():
-            sig = signal.SIGCONT if system is not None and system.startswith(f"{framework}-") else signal.SIGSTOP
-            for pgid in groups:
-                try:
-                    os.killpg(pgid, sig)
-                except ProcessLookupError:
-                    pass
+            focused = system is not None and system.startswith(f"{framework}-")
+            signal_groups(groups, signal.SIGCONT if focused else signal.SIGSTOP)
 
     def body(self, system: str, raw: bytes) -> tuple[bytes, dict]:
         """What ``system`` is sent for one raw float32 sample: the bytes themselves unless its framework says otherwise."""
@@ -136,13 +141,19 @@ class Servers:
     def url(self, system: str, model: str) -> str:
         return self.model_urls.get((system, model)) or self.urls[system].format(model=model)
 
+    def spawn(self, cmd: list[str], log_path: Path, env: dict, cwd: Path | None = None) -> subprocess.Popen:
+        """Start a server in its own process group, its output to ``log_path``, and register its stop.
+        The project's PYTHONPATH is not passed on: each server runs from its own venv."""
+        env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+        log_file = open(log_path, "wb")
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self._stops.append(lambda: (stop_group(proc), log_file.close()))
+        return proc
+
     def stop(self) -> None:
         for groups in self.pausable.values():  # a held process would sit out SIGTERM until the kill
-            for pgid in groups:
-                try:
-                    os.killpg(pgid, signal.SIGCONT)
-                except ProcessLookupError:
-                    pass
+            signal_groups(groups, signal.SIGCONT)
         for stop in reversed(self._stops):
             try:
                 stop()
@@ -218,12 +229,9 @@ def start_torchserve(servers: Servers, models, repo, work, venv, args) -> None:
     ]))
     env = dict(os.environ, PATH=f"{venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(ts_dir / "logs"),
                METRICS_LOCATION=str(ts_dir / "logs"))
-    env.pop("PYTHONPATH", None)
-    log_file = open(ts_dir / "torchserve.out", "wb")
-    proc = subprocess.Popen([str(venv / "bin" / "torchserve"), "--start", "--foreground", "--ncs",
-                             "--model-store", str(store), "--ts-config", str(props), "--disable-token-auth"],
-                            cwd=ts_dir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    servers._stops.append(lambda: (stop_group(proc), log_file.close()))
+    proc = servers.spawn([str(venv / "bin" / "torchserve"), "--start", "--foreground", "--ncs", "--model-store",
+                          str(store), "--ts-config", str(props), "--disable-token-auth"],
+                         ts_dir / "torchserve.out", env, cwd=ts_dir)
     wait_http(f"http://127.0.0.1:{ports['inference']}/ping", 180, proc, "torchserve")
     for model in models:  # ping answers before the workers are up: wait for each model's workers
         deadline = time.monotonic() + 180
@@ -245,13 +253,10 @@ def start_flask(servers: Servers, models, repo, work, venv) -> None:
     port = free_port()
     env = dict(os.environ, TORCH_THREADS="1",
                PEERS_MODELS=",".join(f"{m.name}={artifact(repo, m, 'torchscript')}" for m in models))
-    env.pop("PYTHONPATH", None)
     (work / "flask").mkdir(parents=True, exist_ok=True)
-    log_file = open(work / "flask" / "gunicorn.log", "wb")
-    proc = subprocess.Popen([str(venv / "bin" / "gunicorn"), "-w", str(CORES), "-b", f"127.0.0.1:{port}",
-                             "--backlog", "2048", "--timeout", "120", "--chdir", str(ROOT / "benchmarks"), "flask_app:app"],
-                            env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    servers._stops.append(lambda: (stop_group(proc), log_file.close()))
+    proc = servers.spawn([str(venv / "bin" / "gunicorn"), "-w", str(CORES), "-b", f"127.0.0.1:{port}", "--backlog",
+                          "2048", "--timeout", "120", "--chdir", str(ROOT / "benchmarks"), "flask_app:app"],
+                         work / "flask" / "gunicorn.log", env)
     wait_http(f"http://127.0.0.1:{port}/ping", 120, proc, "gunicorn")
     servers.urls["flask"] = f"http://127.0.0.1:{port}/predict/{{model}}"
 
@@ -305,11 +310,7 @@ class PythonPeer:
             env = dict(os.environ, PEER_MODELS=json.dumps(group), PEER_WORKERS=str(self.workers),
                        PEER_THREADS=str(max(1, CORES // self.workers)), RAY_USAGE_STATS_ENABLED="0",
                        BENTOML_DO_NOT_TRACK="True", LITSERVE_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
-            env.pop("PYTHONPATH", None)
-            log_file = open(workdir / f"server-{i}.log", "wb")
-            proc = subprocess.Popen(self.command(port, workdir), cwd=workdir, env=env, stdout=log_file,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            servers._stops.append(lambda proc=proc, log_file=log_file: (stop_group(proc), log_file.close()))
+            proc = servers.spawn(self.command(port, workdir), workdir / f"server-{i}.log", env, cwd=workdir)
             for e in group:
                 url = f"http://127.0.0.1:{port}/predict/{e['name']}_{e['format']}"
                 system = f"{self.framework}-{e['format']}"
