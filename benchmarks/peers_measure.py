@@ -5,7 +5,6 @@ system-specific part), all driven by the one closed loop of `tritonctl bench` an
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import numpy as np
@@ -120,12 +119,15 @@ async def triton_grpc_sender(url: str, model: str, inp: str, out: str, x: np.nda
 
 
 def triton_http_body(inp: str, out: str, x: np.ndarray) -> tuple[bytes, dict]:
-    """Triton's binary tensor extension: JSON header, then the raw input bytes; binary output."""
-    header = json.dumps({"inputs": [{"name": inp, "shape": list(x.shape), "datatype": "FP32",
-                                     "parameters": {"binary_data_size": x.nbytes}}],
-                         "outputs": [{"name": out, "parameters": {"binary_data": True}}]}).encode()
-    return header + x.tobytes(), {"Inference-Header-Content-Length": str(len(header)),
-                                  "Content-Type": "application/octet-stream"}
+    """Triton's binary tensor extension, as tritonclient encodes it: JSON header, then the raw input
+    bytes; binary output."""
+    from tritonclient.http import InferenceServerClient, InferRequestedOutput
+
+    from tritonctl import client as tc
+
+    body, header_len = InferenceServerClient.generate_request_body(
+        tc.make_inputs("http", {inp: x}), outputs=[InferRequestedOutput(out, binary_data=True)])
+    return body, {"Inference-Header-Content-Length": str(header_len), "Content-Type": "application/octet-stream"}
 
 
 async def measure_system(system: str, model: PeerModel, c: int, servers: Servers, inproc: InProcess | None,
