@@ -209,7 +209,7 @@ copies each model into a temporary directory under TRITON_<CLOUD>_MOUNT_DIRECTOR
 {{- $src := .Values.modelRepository.source -}}
 {{- if .Values.engineBuild.enabled -}}
 /engines/repository
-{{- else if has $src (list "s3" "gcs" "azure") -}}
+{{- else if include "triton.objectStorage" . -}}
 {{- (get .Values.modelRepository $src).url -}}
 {{- else -}}
 {{- .Values.modelRepository.mountPath -}}
