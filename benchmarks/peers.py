@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         print_table(rows, models)
         plot(rows, models, Path(args.report_only).parent / "peers.png")
         if args.results_md:
-            Path(args.results_md).write_text(markdown(rows, models, meta))
+            Path(args.results_md).write_text(markdown(rows, models, meta, data.get("all_rounds", ())))
             shutil.copy(Path(args.report_only).parent / "peers.png", Path(args.results_md).parent / "peers.png")
         return 0
     args.triton_instances = {k: int(v) for k, v in (x.split("=") for x in args.triton_instances.split(",") if x)}
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     log(f"wrote {out}/results.json, results.csv, peers.png")
     if args.results_md:
         md = Path(args.results_md)
-        md.write_text(markdown(rows, models, meta))
+        md.write_text(markdown(rows, models, meta, all_rows))
         shutil.copy(out / "peers.png", md.parent / "peers.png")
         log(f"wrote {md}")
     return 0

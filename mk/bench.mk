@@ -56,3 +56,9 @@ $(ANALYZER_VENV)/.installed: mk/bench.mk
 
 bench-tune-vs-analyzer: models analyzer-install ## tritonctl tune vs Model Analyzer: winners, re-measured throughput/p99, wall times -> benchmarks/TUNE_VS_ANALYZER.md
 	$(PY) benchmarks/tune_vs_analyzer.py --analyzer-venv $(ANALYZER_VENV) --results-md benchmarks/TUNE_VS_ANALYZER.md $(ANALYZER_ARGS)
+
+# An archive imported by `tritonctl import` (served by Triton) against TorchServe serving the
+# original archive: the import tests' MNIST archive, PNG bodies over HTTP on both, c=1,8,16.
+.PHONY: bench-import
+bench-import: install $(PEERS_VENV)/.installed ## imported MNIST archive on Triton vs the original on TorchServe (req/s, p50/p99 table)
+	$(PY) benchmarks/import_vs_torchserve.py --concurrency 1,8,16 --window 8
