@@ -62,3 +62,22 @@ def test_the_report_compares_each_peer_with_our_best_triton_row(peers):
     # 2100 >= 2 x 1000 with a lower p99; 2100 < 3 x 800; 2100 >= 0.4 x 4000
     assert met == {"Triton >= 2x TorchServe, lower p99": True, "Triton >= 3x Flask": False,
                    "Triton >= 0.4x in-process limit": True}
+
+
+def test_the_report_says_how_far_the_rounds_lay_apart(peers):
+    _, report = peers
+    rounds = [row("triton-onnx-grpc", 100.0, 4.0), row("triton-onnx-grpc", 80.0, 4.0),  # 20 % apart
+              row("torchserve", 50.0, 9.0), row("torchserve", 45.0, 9.0),  # 10 %
+              row("flask", 40.0, 9.0), row("flask", 40.0, 9.0)]  # 0 %
+    best_rows = [row("triton-onnx-grpc", 100.0, 4.0), row("torchserve", 50.0, 9.0), row("flask", 40.0, 9.0)]
+    lines = report.round_noise(best_rows, rounds, ["digits"])
+    assert lines[0].startswith("- digits: rounds of one point differ by 10 % (median over 3 points)")
+    assert lines[0].endswith("20 % at most")
+    # the rounds behind the goal figures: our best Triton row and the best peer's row
+    assert lines[1:] == ["  - triton-onnx-grpc at concurrency 1: 100.0, 80.0 samples/s",
+                         "  - torchserve at concurrency 1: 50.0, 45.0 samples/s"]
+    assert "## How noisy the rounds were" in report.markdown(best_rows, ["digits"], META, rounds)
+
+
+META = {"date": "d", "machine": "m", "conditions": "c", "concurrency": [1], "duration": 1, "warmup": 1, "rounds": 2,
+        "triton_client": "raw", "generator": "g", "inproc": "i", "triton": "t", "peers": "p"}
