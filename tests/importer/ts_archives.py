@@ -35,15 +35,21 @@ def archiver(name: str, store: Path, handler: str, *, serialized: Path, model_fi
     return store / f"{name}.mar"
 
 
-def digits_state_dict(path: Path, epochs: int = 2) -> Path:
-    """DigitsNet (the archive's model file) trained briefly on scikit-learn's digits."""
+def _handler_model(module: str):
+    """A model file of handlers/ imported by its module name, as TorchServe imports --model-file."""
+    import importlib
     import sys
 
     sys.path.insert(0, str(HANDLERS))
     try:
-        from digits_model import DigitsNet
+        return importlib.import_module(module)
     finally:
         sys.path.remove(str(HANDLERS))
+
+
+def digits_state_dict(path: Path, epochs: int = 2) -> Path:
+    """DigitsNet (the archive's model file) trained briefly on scikit-learn's digits."""
+    DigitsNet = _handler_model("digits_model").DigitsNet
     from examples.digits import dataset
 
     torch.manual_seed(0)
@@ -81,13 +87,7 @@ def torchscript(store: Path, work: Path) -> Path:
 
 def text_classifier(store: Path, work: Path) -> Path:
     """The built-in text_classifier handler with its source_vocab.pt and index_to_name.json extras."""
-    import sys
-
-    sys.path.insert(0, str(HANDLERS))
-    try:
-        from text_model import TextSentiment
-    finally:
-        sys.path.remove(str(HANDLERS))
+    TextSentiment = _handler_model("text_model").TextSentiment
     words = "the movie was wonderful plot thin but actors were very good and music great bad terrible boring".split()
     vocab = {"<unk>": 0}
     for a in words:
@@ -125,3 +125,34 @@ def rewrite_manifest(src: Path, dst: Path, change) -> Path:
                 data = json.dumps(manifest).encode()
             zout.writestr(info, data)
     return dst
+
+
+IMAGENET_LIKE_NAMES = ["tench", "goldfish", "great_white_shark", "tiger_shark", "hammerhead", "electric_ray",
+                       "stingray", "cock", "hen", "ostrich"]
+
+
+def vision(store: Path, work: Path, handler: str) -> Path:
+    """An eager archive for one of TorchServe's built-in vision handlers (image_classifier,
+    image_segmenter, object_detector): a small model of the shape the handler expects, seeded
+    random weights, and the index_to_name.json the classifier and detector map labels with."""
+    module, cls, labels = {
+        "image_classifier": ("tiny_classifier", "TinyClassifier", IMAGENET_LIKE_NAMES),
+        "image_segmenter": ("tiny_segmenter", "TinySegmenter", None),
+        "object_detector": ("tiny_detector", "TinyDetector", ["__background__", "person", "bicycle", "car", "dog"]),
+    }[handler]
+    torch.manual_seed(0)
+    model = getattr(_handler_model(module), cls)()
+    if handler == "object_detector":
+        with torch.no_grad():  # two quadrant boxes score above the handler's 0.5 threshold, two below
+            model.score.bias.copy_(torch.tensor([2.0, 1.0, -1.0, -2.0]))
+            model.score.weight.mul_(0.5)
+    weights = work / f"{module}.pt"
+    torch.save(model.state_dict(), weights)
+    extra = []
+    if labels:
+        mapping = work / module / "index_to_name.json"  # the handler reads it by this name
+        mapping.parent.mkdir(exist_ok=True)
+        mapping.write_text(json.dumps({str(i): name for i, name in enumerate(labels)}))
+        extra = [mapping]
+    return archiver(handler.replace("image_", "").replace("object_", ""), store, handler, serialized=weights,
+                    model_file=HANDLERS / f"{module}.py", extra=extra)

@@ -163,9 +163,18 @@ def analyse(req: dict) -> dict:
     if flow:
         reasons.append(flow)
         return result
-    # One batch through the split steps, with the model call recorded.
+    # One batch through the split steps, with the model call recorded. Samples of different sizes
+    # may not stack into one batch (VisionHandler stacks its images): then the first one twice.
     batch = samples if len(samples) > 1 else samples * 2
-    pre_out = full.preprocess(batch)
+    try:
+        pre_out = full.preprocess(batch)
+    except Exception:
+        batch = [samples[0]] * 2
+        try:
+            pre_out = full.preprocess(batch)
+        except Exception as exc:
+            reasons.append(f"preprocess fails on a batch of two requests ({type(exc).__name__}: {exc})")
+            return result
     structure, pre = _tensors(pre_out)
     if structure is None:
         reasons.append(f"preprocess returns {pre}: only tensors can pass from one Triton model to the next")

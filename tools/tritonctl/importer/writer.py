@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from tritonctl import naming
 from tritonctl.importer import archive as archive_mod
 from tritonctl.importer import settings as settings_mod
 from tritonctl.importer.archive import Archive, ArchiveError
@@ -84,6 +85,10 @@ def _probe(arch: Archive, name: str, samples: list[bytes], body_as: str, batch_s
             "sample": "pass --sample FILE with a request body the handler accepts (repeat it with a second, "
             "different-sized body to mark dynamic dimensions)",
         }
+        if result["kind"] == "handler" and "torchvision" in result["error"]:
+            # PyPI's torchvision imports only beside the torch it was built with (docs/from-torchserve.md)
+            fixes["handler"] = ("import from an environment where torch and torchvision import together: "
+                                "`make vision-install`, then `.venv-vision/bin/tritonctl import ...`")
         raise ArchiveError(f"{arch.path}: {result['error']}; fix: {fixes.get(result['kind'], 'fix the archive')}")
     return result
 
@@ -118,6 +123,9 @@ def _entries(name: str, safe: str, rel: Path, arch: Archive, probe: dict, mappin
     formats = ["onnx", "torchscript"] if onnx_ok else ["torchscript"]
     handler_files = [str(rel / "handler_runtime.py"), str(rel / "handler")]
     strip = lambda ts: [{k: v for k, v in t.items() if k != "values"} for t in ts]  # noqa: E731
+    # The model step's keys are its tensors as Triton serves them: ONNX by name, TorchScript (when
+    # ONNX cannot export the model) by position, `<name>__<index>` (naming.py)
+    served = lambda ts: [t["name"] for t in ts] if onnx_ok else naming.indexed_names([t["name"] for t in ts])  # noqa: E731
     return [
         {"name": f"{name}_model", "description": f"the model of {origin}", "source": source,
          "inputs": ins, "outputs": outs, "formats": formats, **common},
@@ -131,8 +139,8 @@ def _entries(name: str, safe: str, rel: Path, arch: Archive, probe: dict, mappin
          "max_batch_size": mapping.max_batch_size, "inputs": body, "outputs": response,
          "steps": [
              {"model": f"{name}_preprocess", "inputs": {"BODY": "BODY"}, "outputs": {t["name"]: t["name"] for t in ins}},
-             {"model": f"{name}_model", "inputs": {t["name"]: t["name"] for t in ins},
-              "outputs": {t["name"]: t["name"] for t in outs}},
+             {"model": f"{name}_model", "inputs": dict(zip(served(ins), (t["name"] for t in ins))),
+              "outputs": dict(zip(served(outs), (t["name"] for t in outs)))},
              {"model": f"{name}_postprocess", "inputs": {t["name"]: t["name"] for t in outs}, "outputs": {"RESPONSE": "RESPONSE"}},
          ]},
     ]
