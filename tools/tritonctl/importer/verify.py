@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
-from tritonctl.server.process import stop_group
+from tritonctl.server.process import stop_group, wait_until
 
 ATOL, RTOL = 1e-4, 1e-3  # the parity gate's float32 defaults: exported vs eager
 START_TIMEOUT_S = 300
@@ -40,17 +39,11 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 30) -> None:
 
 
 def _wait(check, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise VerifyError(f"{what} exited with {proc.returncode} while starting; its log:\n{_tail(log)}")
-        try:
-            if check():
-                return
-        except (OSError, ValueError, KeyError, IndexError):
-            pass  # not up yet
-        time.sleep(0.5)
-    raise VerifyError(f"{what} was not ready within {timeout:.0f}s; its log:\n{_tail(log)}")
+    """wait_until, with the server's log in the error: the user sees why it did not come up."""
+    try:
+        wait_until(check, timeout, proc, what)
+    except RuntimeError as exc:
+        raise VerifyError(f"{exc}; its log:\n{_tail(log)}") from None
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -118,21 +119,38 @@ def stop_child(proc: subprocess.Popen, timeout: float = 30) -> int | None:
     return proc.returncode
 
 
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
-    """Poll ``url`` until it answers 200; RuntimeError when ``proc`` exits first or time runs out.
-
-    For servers that are not Triton (TorchServe's /ping, gunicorn): Triton's own readiness goes
-    through ``tritonctl.server.health``.
+def wait_until(ready, timeout: float, proc: subprocess.Popen | None = None, what: str = "the server",
+               state: str = "ready") -> None:
+    """Poll ``ready()`` every half second until it returns true; RuntimeError when ``proc`` exits
+    first or time runs out. OSError, ValueError, KeyError and IndexError from ``ready()`` count as
+    "not yet": a server half up refuses connections or answers with an incomplete body.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before it answered {url}")
+            raise RuntimeError(f"{what} exited with {proc.returncode} before it was {state}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass  # connection refused / reset: not up yet
+            if ready():
+                return
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
         time.sleep(0.5)
-    raise RuntimeError(f"{what} did not answer {url} within {timeout:.0f}s")
+    raise RuntimeError(f"{what} was not {state} within {timeout:.0f}s")
+
+
+def http_status(url: str, timeout: float = 2) -> int:
+    """The HTTP status ``url`` answers (an error status too); OSError when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "the server") -> None:
+    """Wait until ``url`` answers 200 (see wait_until).
+
+    For servers that are not Triton (TorchServe's /ping, gunicorn): Triton's own readiness goes
+    through ``tritonctl.server.health``.
+    """
+    wait_until(lambda: http_status(url) == 200, timeout, proc, what, f"answering {url}")
