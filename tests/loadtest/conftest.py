@@ -8,8 +8,11 @@ output (tests/conftest.py). The server is `tests/integration/conftest.py::start_
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,3 +64,34 @@ def samples(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("digits_samples")
     digit_samples.write_samples(out, 12)
     return out
+
+
+@contextlib.contextmanager
+def _locust_ui(server, log_dir: Path, *args: str):
+    """`locust -f loadtest/locustfile.py` with its web UI on a free port, aimed at ``server``;
+    yields the UI's URL once it answers, and stops it on the way out."""
+    from tritonctl.bench.locust_run import locustfile_path
+    from tritonctl.server.process import stop_child, wait_http
+
+    port = integration.free_port()
+    base, log_path = f"http://127.0.0.1:{port}", log_dir / f"locust-ui-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--web-host", "127.0.0.1", "--web-port",
+             str(port), "--host", f"http://{server.http_url}", "--grpc-host", server.grpc_url, *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        try:
+            try:
+                wait_http(base + "/", 60, proc, "the Locust UI")
+            except RuntimeError as exc:
+                pytest.fail(f"{exc}; its log:\n{log_path.read_text()}")
+            yield base
+        finally:
+            stop_child(proc, timeout=30)
+
+
+@pytest.fixture
+def locust_ui(lt_server, tmp_path):
+    """`with locust_ui(*locust_args) as base:` the Locust web UI on the load tests' Triton."""
+    return functools.partial(_locust_ui, lt_server, tmp_path)

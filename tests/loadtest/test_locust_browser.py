@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tritonctl.bench.locust_run import locustfile_path
-from tritonctl.server.process import stop_child
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,37 +57,6 @@ def driver(browser_binaries, tmp_path):
         yield d
     finally:
         d.quit()
-
-
-def start_ui(lt_server, tmp_path, *extra: str):
-    port = serverkit.free_port()
-    log_path = tmp_path / f"locust-ui-{port}.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--web-host", "127.0.0.1", "--web-port",
-         str(port), "--host", f"http://{lt_server.http_url}", "--grpc-host", lt_server.grpc_url,
-         "--metrics-url", lt_server.metrics_url,
-         "--class-picker", *extra],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base, timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, "the Locust UI did not answer within 60 s"
-        time.sleep(0.3)
-    return proc, log, base, log_path
-
-
-def stop_ui(proc, log):
-    stop_child(proc, timeout=30)
-    log.close()
 
 
 # -- what a person does in the page ----------------------------------------------------------
@@ -176,12 +141,11 @@ def start(d):
     click(d, d.find_element(By.XPATH, "//form//button[@type='submit']"))
 
 
-def test_a_person_runs_a_load_test_and_reads_tritons_split_in_the_triton_tab(lt_server, tmp_path, driver):
+def test_a_person_runs_a_load_test_and_reads_tritons_split_in_the_triton_tab(lt_server, tmp_path, driver, locust_ui):
     from selenium.webdriver.common.by import By
 
-    proc, log, base, log_path = start_ui(lt_server, tmp_path)
     d = driver
-    try:
+    with locust_ui("--metrics-url", lt_server.metrics_url, "--class-picker") as base:
         d.get(base)
         pick_classes(d, {"ModelGrpcUser", "ModelHttpUser"})
         fill(d, "userCount", "4")
@@ -241,17 +205,14 @@ def test_a_person_runs_a_load_test_and_reads_tritons_split_in_the_triton_tab(lt_
         assert all(float(r["queue_ms"]) > 0 and float(r["compute_ms"]) > 0
                    for r in by_kind["triton"] if r["model"] in ("linear", "digits"))
         shutil.copy(SCREENSHOT, tmp_path / "triton_tab.png")  # kept with the test's files too
-    finally:
-        stop_ui(proc, log)
 
 
-def test_a_wrong_grpc_host_is_shown_as_unreachable_in_the_failures_tab(lt_server, tmp_path, driver):
+def test_a_wrong_grpc_host_is_shown_as_unreachable_in_the_failures_tab(lt_server, tmp_path, driver, locust_ui):
     from selenium.webdriver.common.by import By
 
     port = serverkit.free_port()  # nothing listens there
-    proc, log, base, log_path = start_ui(lt_server, tmp_path)
     d = driver
-    try:
+    with locust_ui("--metrics-url", lt_server.metrics_url, "--class-picker") as base:
         d.get(base)
         pick_classes(d, {"ModelGrpcUser"})
         fill(d, "grpcHost", f"localhost:{port}")
@@ -264,5 +225,3 @@ def test_a_wrong_grpc_host_is_shown_as_unreachable_in_the_failures_tab(lt_server
         note = wait(d, "the Triton tab's note", lambda: next(
             (r for r in table(d) if "cannot reach the server at" in r.get("Note", "")), None))
         assert f"localhost:{port}" in note["Note"], note
-    finally:
-        stop_ui(proc, log)

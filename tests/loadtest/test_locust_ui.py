@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
-from tritonctl.bench.locust_run import locustfile_path
-from tritonctl.endpoints import free_port
-from tritonctl.server.process import stop_child
 
 pytestmark = pytest.mark.integration
 
@@ -23,27 +18,8 @@ def _get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
-def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, tmp_path):
-    port = free_port()
-    log = open(tmp_path / "locust-ui.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--web-host", "127.0.0.1",
-         "--web-port", str(port), "--host", f"http://{lt_server.http_url}", "--grpc-host", lt_server.grpc_url,
-         "--models", "linear", "ModelGrpcUser", "ModelHttpUser"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(base + "/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (tmp_path / "locust-ui.log").read_text()
-            assert time.monotonic() < deadline, "the Locust UI did not answer within 60 s"
-            time.sleep(0.3)
+def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, locust_ui):
+    with locust_ui("--models", "linear", "ModelGrpcUser", "ModelHttpUser") as base:
         form = urllib.parse.urlencode(
             {"user_count": 2, "spawn_rate": 2, "host": f"http://{lt_server.http_url}"}
         ).encode()
@@ -75,6 +51,3 @@ def test_the_ui_starts_and_its_stats_list_our_requests(lt_server, tmp_path):
         assert csv_text.splitlines()[0].startswith("model,version,requests,locust_requests"), csv_text
         with urllib.request.urlopen(urllib.request.Request(base + "/stop", data=b"", method="POST"), timeout=10) as r:
             assert r.status == 200
-    finally:
-        stop_child(proc, timeout=20)
-        log.close()
