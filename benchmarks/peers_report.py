@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -69,18 +70,23 @@ def is_peer(system: str) -> bool:
     return not system.startswith(("triton-", "inproc-"))
 
 
+def leaders(rows, model) -> tuple[dict, dict | None, dict | None]:
+    """One model's summary rows by system, our best Triton row and the best peer's (None when absent)."""
+    s = {x["system"]: x for x in summary(rows, [model])}
+    ours = max((v for k, v in s.items() if k.startswith("triton-")), key=lambda v: v["best"], default=None)
+    top = max((v for k, v in s.items() if is_peer(k)), key=lambda v: v["best"], default=None)
+    return s, ours, top
+
+
 def peer_goals(rows, models) -> list[tuple[str, str, bool]]:
     """Issue 16's goals, each (what, figures, met): overhead-bound models >= 2x the best peer with a
     lower p99; compute-bound ones >= 0.9x the in-process limit and ahead of every peer."""
     res = []
     for model in models:
-        s = {x["system"]: x for x in summary(rows, [model])}
-        ours = max((v for k, v in s.items() if k.startswith("triton-")), key=lambda v: v["best"], default=None)
-        peers = [v for k, v in s.items() if is_peer(k)]
+        s, ours, top = leaders(rows, model)
         kind = PEER_GOALS.get(model)
         if ours is None or kind is None:
             continue
-        top = max(peers, key=lambda v: v["best"], default=None)
         if kind == "overhead" and top:
             res.append((f"{model}: ours >= 2x the best peer ({top['system']}), lower p99",
                         f"{ours['system']} {ours['best']:.0f} vs {top['best']:.0f}/s = {ours['best'] / top['best']:.2f}x; "
@@ -103,8 +109,6 @@ def peer_goals(rows, models) -> list[tuple[str, str, bool]]:
 def round_noise(rows, all_rounds, models) -> list[str]:
     """How far a point's rounds lay apart: (best - worst) / best over the points measured in every
     round, per model, and the rounds of the points the goals compare."""
-    import statistics
-
     by_point = defaultdict(list)
     for r in all_rounds:
         by_point[(r["model"], r["system"], r["concurrency"])].append(r["throughput"])
@@ -117,10 +121,8 @@ def round_noise(rows, all_rounds, models) -> list[str]:
                      f"{len(spreads)} points), {100 * spreads[int(0.9 * (len(spreads) - 1))]:.0f} % at the 90th percentile, "
                      f"{100 * spreads[-1]:.0f} % at most")
         # the rounds behind each model's best Triton row and best peer row (the goals' figures)
-        picks = [x for x in summary(rows, [model]) if x["system"] == x["ours"]]
-        peers = [x for x in summary(rows, [model]) if is_peer(x["system"])]
-        picks += [max(peers, key=lambda x: x["best"])] if peers else []
-        for x in picks:
+        _, ours, top = leaders(rows, model)
+        for x in (x for x in (ours, top) if x):
             rounds = by_point[(model, x["system"], x["at"])]
             lines.append(f"  - {x['system']} at concurrency {x['at']}: " + ", ".join(f"{t:.1f}" for t in rounds) + " samples/s")
     return lines
