@@ -165,16 +165,15 @@ def analyse(req: dict) -> dict:
         return result
     # One batch through the split steps, with the model call recorded. Samples of different sizes
     # may not stack into one batch (VisionHandler stacks its images): then the first one twice.
-    batch = samples if len(samples) > 1 else samples * 2
-    try:
-        pre_out = full.preprocess(batch)
-    except Exception:
-        batch = [samples[0]] * 2
+    for batch in ([samples] if len(samples) > 1 else []) + [[samples[0]] * 2]:
         try:
             pre_out = full.preprocess(batch)
+            break
         except Exception as exc:
-            reasons.append(f"preprocess fails on a batch of two requests ({type(exc).__name__}: {exc})")
-            return result
+            failure = exc
+    else:
+        reasons.append(f"preprocess fails on a batch of two requests ({type(failure).__name__}: {failure})")
+        return result
     structure, pre = _tensors(pre_out)
     if structure is None:
         reasons.append(f"preprocess returns {pre}: only tensors can pass from one Triton model to the next")
