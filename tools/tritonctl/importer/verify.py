@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
-from tritonctl.server.process import stop_group, wait_until
+from tritonctl.server.process import http_status, stop_group, wait_until
 
 ATOL, RTOL = 1e-4, 1e-3  # the parity gate's float32 defaults: exported vs eager
 START_TIMEOUT_S = 300
@@ -104,7 +104,7 @@ class TorchServe:
                  "--disable-token-auth"], cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
         try:
-            _wait(lambda: _get(f"{self.url}/ping")[0] == 200, START_TIMEOUT_S, self.proc, "torchserve", self.log)
+            _wait(lambda: http_status(f"{self.url}/ping") == 200, START_TIMEOUT_S, self.proc, "torchserve", self.log)
             for name in self.model_names():  # /ping answers before the workers are up
                 _wait(lambda n=name: any(w.get("status") == "READY" for w in self._describe(n)["workers"]),
                       START_TIMEOUT_S, self.proc, f"torchserve's worker for {name}", self.log)
@@ -156,7 +156,7 @@ class Triton:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait(lambda: _get(f"http://127.0.0.1:{http}/v2/health/ready")[0] == 200, START_TIMEOUT_S, self.proc,
+            _wait(lambda: http_status(f"http://127.0.0.1:{http}/v2/health/ready") == 200, START_TIMEOUT_S, self.proc,
                   "tritonctl serve", self.log)
         except BaseException:
             self.__exit__()
