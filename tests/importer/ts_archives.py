@@ -135,10 +135,10 @@ def vision(store: Path, work: Path, handler: str) -> Path:
     """An eager archive for one of TorchServe's built-in vision handlers (image_classifier,
     image_segmenter, object_detector): a small model of the shape the handler expects, seeded
     random weights, and the index_to_name.json the classifier and detector map labels with."""
-    module, cls, labels = {
-        "image_classifier": ("tiny_classifier", "TinyClassifier", IMAGENET_LIKE_NAMES),
-        "image_segmenter": ("tiny_segmenter", "TinySegmenter", None),
-        "object_detector": ("tiny_detector", "TinyDetector", ["__background__", "person", "bicycle", "car", "dog"]),
+    name, module, cls, labels = {
+        "image_classifier": ("classifier", "tiny_classifier", "TinyClassifier", IMAGENET_LIKE_NAMES),
+        "image_segmenter": ("segmenter", "tiny_segmenter", "TinySegmenter", None),
+        "object_detector": ("detector", "tiny_detector", "TinyDetector", ["__background__", "person", "bicycle", "car", "dog"]),
     }[handler]
     torch.manual_seed(0)
     model = getattr(_handler_model(module), cls)()
@@ -154,5 +154,5 @@ def vision(store: Path, work: Path, handler: str) -> Path:
         mapping.parent.mkdir(exist_ok=True)
         mapping.write_text(json.dumps({str(i): name for i, name in enumerate(labels)}))
         extra = [mapping]
-    return archiver(handler.replace("image_", "").replace("object_", ""), store, handler, serialized=weights,
+    return archiver(name, store, handler, serialized=weights,
                     model_file=HANDLERS / f"{module}.py", extra=extra)
