@@ -1,0 +1,42 @@
+"""Fixtures for the control-plane tests: one real Kubernetes control plane per session
+(tritonctl.cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok's nodes),
+built by `make test` through k8s/cluster/build.sh. Never skipped: a missing binary fails here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE)]
+
+from kubekit import Kube  # noqa: E402
+from tritonctl.cluster.controlplane import ControlPlane, Settings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    plane = ControlPlane(Settings(state_dir=tmp_path_factory.mktemp("cluster") / "state"))
+    info = plane.up(log=lambda *_: None)
+    try:
+        yield info
+    finally:
+        plane.down(log=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def kube(cluster) -> Kube:
+    return Kube(cluster)
+
+
+@pytest.fixture
+def namespace(kube, request):
+    """A fresh namespace under the restricted Pod Security level, named after the test; deleted
+    after it (without waiting: the namespace controller finishes in the background)."""
+    name = "t-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")
+    name = "".join(c for c in name if c.isalnum() or c == "-")[:55].rstrip("-")
+    kube.namespace(name)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
