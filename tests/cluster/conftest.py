@@ -35,8 +35,10 @@ def kube(cluster) -> Kube:
 def namespace(kube, request):
     """A fresh namespace under the restricted Pod Security level, named after the test; deleted
     after it (without waiting: the namespace controller finishes in the background)."""
-    name = "t-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")
-    name = "".join(c for c in name if c.isalnum() or c == "-")[:55].rstrip("-")
+    base = request.node.originalname.removeprefix("test_")[:30]
+    param = request.node.callspec.id[:28] if hasattr(request.node, "callspec") else ""
+    name = f"{base}-{param}".lower().replace("_", "-")
+    name = "".join(c for c in name if c.isalnum() or c == "-").strip("-")
     kube.namespace(name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)

@@ -21,12 +21,12 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tritonctl.cluster import fleet, pki as pki_mod
+from tritonctl.cluster import crds, fleet, pki as pki_mod
 from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
 from tritonctl.server.process import pid_alive, stop_process_group, wait_until
@@ -259,6 +259,7 @@ class ControlPlane:
             fleet.create(info, self.settings.fleet)
             wait_until(lambda: fleet.all_ready(info), timeout, started["kwok"], what="the kwok nodes",
                        state="Ready")
+            crds.install(lambda *args: fleet.kubectl(info, *args))
         except Exception as exc:
             logs = "\n".join(f"  {self.state / 'logs' / f'{n}.log'}" for n in started)
             self.down(log=lambda *_: None, keep_logs=True)

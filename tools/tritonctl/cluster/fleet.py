@@ -70,8 +70,11 @@ def nodes(name: str = "default") -> list[dict]:
 
 def kubectl(info, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run the built kubectl against the cluster ``info`` describes."""
-    return subprocess.run([str(Path(info.bin_dir) / "kubectl"), *args], input=input, text=True,
-                          capture_output=True, env=info.env(), check=check)
+    result = subprocess.run([str(Path(info.bin_dir) / "kubectl"), *args], input=input, text=True,
+                            capture_output=True, env=info.env())
+    if check and result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {result.stderr.strip()}")
+    return result
 
 
 def create(info, name: str = "default") -> None:
