@@ -20,6 +20,9 @@ INVALID_COMBINATIONS = [
     ("azure without a url", {"modelRepository": {"source": "azure", "azure": {"existingSecret": "a"}}}, ["modelRepository.azure.url", "as://"]),
     ("sync without a url", {"modelRepository": {"source": "sync"}}, ["modelRepository.sync.url"]),
     ("nfs without a server", {"modelRepository": {"source": "nfs", "nfs": {"path": "/m"}}}, ["modelRepository.nfs.server"]),
+    ("nfs server named by cluster dns", {"modelRepository": {"source": "nfs", "nfs": {
+        "server": "nfs.storage.svc.cluster.local", "path": "/m"}}},
+     ["modelRepository.nfs.server=nfs.storage.svc.cluster.local", "node's own resolver", "ClusterIP"]),
     ("s3 with irsa and a secret", {"modelRepository": {"source": "s3", "s3": {"url": "s3://b/m", "existingSecret": "k",
                                                                            "irsaRoleArn": "arn:aws:iam::123456789012:role/r"}}},
      ["irsaRoleArn", "existingSecret", "choose one"]),

@@ -165,9 +165,17 @@ def test_pvc_settings_should_shape_the_created_claim_and_the_mount(render, scena
     assert mounts_of(triton_container(objs))["model-repository"]["subPath"] == "model_repository"
 
 
-def test_nfs_should_mount_the_export_read_only(render, scenario_values):
-    vol = volumes_of(render(scenario_values["nfs-values"]))["model-repository"]
-    assert vol["nfs"] == {"server": "nfs.storage.svc.cluster.local", "path": "/exports/model_repository", "readOnly": True}
+def test_nfs_should_mount_the_export_read_only_through_a_claim(render, scenario_values):
+    # restricted Pod Security refuses inline nfs volumes: a chart-made PV + PVC carry the export
+    objs = render(scenario_values["nfs-values"])
+    vol = volumes_of(objs)["model-repository"]
+    assert "nfs" not in vol
+    claim = find(objs, "PersistentVolumeClaim", vol["persistentVolumeClaim"]["claimName"])
+    pv = find(objs, "PersistentVolume", claim["spec"]["volumeName"])
+    assert pv["spec"]["nfs"] == {"server": "10.20.0.5", "path": "/exports/model_repository", "readOnly": True}
+    assert pv["spec"]["claimRef"] == {"namespace": "triton", "name": claim["metadata"]["name"]}
+    assert pv["spec"]["accessModes"] == claim["spec"]["accessModes"] == ["ReadOnlyMany"]
+    assert vol["persistentVolumeClaim"]["readOnly"] is True
 
 
 def test_s3_with_irsa_should_let_triton_read_the_bucket_with_no_keys_anywhere(render, scenario_values):
@@ -576,7 +584,8 @@ def test_engine_build_should_run_trtexec_from_the_tensorrt_image_before_triton(r
 def test_engine_build_cache_should_default_to_an_empty_dir(render):
     objs = render({"engineBuild": {"enabled": True}, "modelRepository": {"source": "nfs", "nfs": {"server": "s", "path": "/p"}}})
     assert volumes_of(objs)["engine-cache"]["emptyDir"]["sizeLimit"] == "20Gi"
-    assert "PersistentVolumeClaim" not in kinds(objs)
+    claims = [o["metadata"]["name"] for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    assert claims == ["triton-nfs"]  # the repository's claim only, no engine cache claim
 
 
 # ------------------------------------------------------------------ helm test and NOTES

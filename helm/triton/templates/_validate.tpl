@@ -45,6 +45,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and (eq $src "nfs") (or (not $v.modelRepository.nfs.server) (not $v.modelRepository.nfs.path)) -}}
 {{- $msgs = append $msgs "modelRepository.source=nfs needs modelRepository.nfs.server and modelRepository.nfs.path (the export that holds the repository)." -}}
 {{- end -}}
+{{- if and (eq $src "nfs") (regexMatch "\\.svc(\\.cluster\\.local)?\\.?$" $v.modelRepository.nfs.server) -}}
+{{- $msgs = append $msgs (printf "modelRepository.nfs.server=%s is a cluster DNS name, but the kubelet mounts NFS with the node's own resolver, which does not know cluster DNS: the pod would hang in ContainerCreating. Set modelRepository.nfs.server to the NFS Service's ClusterIP (kubectl get svc -o jsonpath='{.spec.clusterIP}') or the server's IP." $v.modelRepository.nfs.server) -}}
+{{- end -}}
 {{- if eq $src "s3" -}}
 {{- if and $v.modelRepository.s3.irsaRoleArn $v.modelRepository.s3.existingSecret -}}
 {{- $msgs = append $msgs "modelRepository.s3.irsaRoleArn and modelRepository.s3.existingSecret are both set; choose one credential source. IRSA needs no keys: clear modelRepository.s3.existingSecret." -}}
