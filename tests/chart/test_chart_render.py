@@ -13,6 +13,8 @@ import helm_engine
 from manifest_lookup import SCENARIOS
 
 KUBE = "1.30.0"
+# Kinds without a namespace (the NFS repository's PersistentVolume).
+CLUSTER_SCOPED = {"PersistentVolume"}
 ALL = ["defaults", *SCENARIOS]
 
 # Metric names current Triton (2.5x/2.6x, containers 24.xx-25.xx) exposes on :8002/metrics.
@@ -96,7 +98,10 @@ def test_every_object_should_carry_the_release_labels_and_a_dns_name(scenario, s
         is_test = "helm.sh/hook" in (meta.get("annotations") or {})
         assert meta["labels"]["app.kubernetes.io/name"] == ("triton-test" if is_test else "triton")
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "Helm"
-        assert meta["namespace"] == "triton"
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in meta, obj["kind"]
+        else:
+            assert meta["namespace"] == "triton"
 
 
 def test_selectors_should_never_contain_the_chart_version(render, scenario_values):
