@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import helm_engine
+import promkit
 from manifest_lookup import find, kinds, pod_spec, triton_container
 
 
@@ -533,6 +534,33 @@ def test_the_service_monitor_should_relabel_series_with_the_release_labels(rende
 def test_the_pod_monitor_should_scrape_the_metrics_port(render, scenario_values):
     pm = find(render(scenario_values["keda-values"]), "PodMonitor")
     assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+
+
+def monitor_endpoint(objs, monitor):
+    kind, key = {"serviceMonitor": ("ServiceMonitor", "endpoints"), "podMonitor": ("PodMonitor", "podMetricsEndpoints")}[monitor]
+    return find(objs, kind)["spec"][key][0]
+
+
+# Prometheus's scrape_timeout defaults to 10s and must not exceed scrape_interval: the Prometheus
+# Operator drops a monitor whose scrapeTimeout is longer than its interval.
+PROMETHEUS_DEFAULT_SCRAPE_TIMEOUT = 10.0
+
+
+@pytest.mark.parametrize("monitor", ["serviceMonitor", "podMonitor"])
+@pytest.mark.parametrize("interval", ["2s", "5s", "10s", "15s", "30s"])
+def test_the_scrape_timeout_should_default_to_the_smaller_of_10s_and_the_interval(render, monitor, interval):
+    objs = render({"metrics": {"rateWindow": "2m", monitor: {"enabled": True, "interval": interval}}})
+    ep = monitor_endpoint(objs, monitor)
+    assert ep["interval"] == interval
+    timeout = promkit.seconds(ep["scrapeTimeout"])  # a PodMonitor without one would get Prometheus's global 10s
+    assert timeout <= promkit.seconds(interval)
+    assert timeout == min(PROMETHEUS_DEFAULT_SCRAPE_TIMEOUT, promkit.seconds(interval))
+
+
+@pytest.mark.parametrize("monitor", ["serviceMonitor", "podMonitor"])
+def test_an_explicit_scrape_timeout_within_the_interval_should_be_kept(render, monitor):
+    objs = render({"metrics": {"rateWindow": "2m", monitor: {"enabled": True, "interval": "30s", "scrapeTimeout": "20s"}}})
+    assert monitor_endpoint(objs, monitor)["scrapeTimeout"] == "20s"
 
 
 def test_the_alerts_should_cover_server_down_models_not_ready_queue_time_and_failures(render):

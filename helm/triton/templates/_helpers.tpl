@@ -296,6 +296,22 @@ namespace, pod, app_kubernetes_io_instance, app_kubernetes_io_name
 {{- $total -}}
 {{- end -}}
 
+{{/*
+The scrapeTimeout of a monitor: the value, or the smaller of Prometheus's default 10s and the
+interval (a timeout longer than the interval makes the Prometheus Operator drop the monitor).
+Usage: include "triton.scrapeTimeout" (list . "serviceMonitor")
+*/}}
+{{- define "triton.scrapeTimeout" -}}
+{{- $m := get (index . 0).Values.metrics (index . 1) -}}
+{{- if $m.scrapeTimeout -}}
+{{- $m.scrapeTimeout -}}
+{{- else if lt (include "triton.durationSeconds" $m.interval | float64) 10.0 -}}
+{{- $m.interval -}}
+{{- else -}}
+10s
+{{- end -}}
+{{- end -}}
+
 {{/* A number of seconds as a short Prometheus duration (120 -> 2m, 90 -> 90s). */}}
 {{- define "triton.shortDuration" -}}
 {{- $s := int64 . -}}

@@ -112,6 +112,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if lt $window $need -}}
 {{- $msgs = append $msgs (printf "metrics.rateWindow=%s is shorter than 4 x metrics.%s.interval=%s: a rate over fewer than 4 scrapes has gaps, and the autoscaler flaps. Set metrics.rateWindow to at least %s." $v.metrics.rateWindow $monitor $m.interval (include "triton.shortDuration" $need)) -}}
 {{- end -}}
+{{- if and $m.scrapeTimeout (gt (include "triton.durationSeconds" $m.scrapeTimeout | float64) (include "triton.durationSeconds" $m.interval | float64)) -}}
+{{- $msgs = append $msgs (printf "metrics.%s.scrapeTimeout=%s is longer than metrics.%s.interval=%s: the Prometheus Operator drops a monitor whose scrapeTimeout exceeds its interval, so Triton would not be scraped at all (no metrics, alerts or autoscaling). Set metrics.%s.scrapeTimeout to at most %s, or leave it empty (the smaller of 10s and the interval)." $monitor $m.scrapeTimeout $monitor $m.interval $monitor $m.interval) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
