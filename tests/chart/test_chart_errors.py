@@ -120,6 +120,15 @@ SCHEMA_VIOLATIONS = [
     ("an unknown autoscaling metric", {"autoscaling": {"metric": "cpu"}}, "/autoscaling/metric"),
     ("an unknown metrics source", {"autoscaling": {"metricsSource": "datadog"}}, "/autoscaling/metricsSource"),
     ("a target that is not a plain decimal", {"autoscaling": {"targets": {"queueTimePerRequest": "20ms"}}}, "/autoscaling/targets/queueTimePerRequest"),
+    ("a zero autoscaling target", {"autoscaling": {"targets": {"queueTimePerRequest": "0"}}},
+     "/autoscaling/targets/queueTimePerRequest"),
+    ("a zero decimal autoscaling target", {"autoscaling": {"targets": {"queueComputeRatio": "0.00"}}},
+     "/autoscaling/targets/queueComputeRatio"),
+    ("a zero numeric autoscaling target", {"autoscaling": {"targets": {"gpuUtilization": 0}}}, "/autoscaling/targets/gpuUtilization"),
+    ("a negative numeric autoscaling target", {"autoscaling": {"targets": {"gpuUtilization": -0.5}}},
+     "/autoscaling/targets/gpuUtilization"),
+    ("a keda activation threshold that is not a plain decimal", {"autoscaling": {"keda": {"activationThreshold": "1k"}}},
+     "/autoscaling/keda/activationThreshold"),
     ("an unknown ingress controller", {"ingress": {"controller": "istio"}}, "/ingress/controller"),
     ("a canary weight above 100", {"gateway": {"canary": {"weight": 150}}}, "/gateway/canary/weight"),
     ("a scrape interval without a unit", {"metrics": {"serviceMonitor": {"interval": "15"}}}, "/metrics/serviceMonitor/interval"),
@@ -141,3 +150,34 @@ def test_a_schema_violation_should_be_refused_naming_the_key(chart, render, valu
     assert fragment in str(err.value), str(err.value)
     with pytest.raises(helm_python.HelmValuesError):
         chart.validate_schema(values)
+
+
+@pytest.fixture(scope="module")
+def render_without_schema(tmp_path_factory):
+    """Render as `helm template --skip-schema-validation` does: the chart without values.schema.json."""
+    import shutil
+
+    import helm_engine
+
+    copy = tmp_path_factory.mktemp("no-schema") / "triton"
+    shutil.copytree(helm_engine.CHART, copy)
+    (copy / "values.schema.json").unlink()
+    chart = helm_python.Chart.load(str(copy))
+
+    def _render(values):
+        return chart.render(values, name=helm_engine.RELEASE, namespace=helm_engine.NAMESPACE)
+
+    return _render
+
+
+KEDA = {"enabled": True, "metricsSource": "keda", "keda": {"serverAddress": "http://p:9090"}}
+
+
+@pytest.mark.parametrize("target", ["0", "0.0", 0, -1])
+def test_a_non_positive_autoscaling_target_should_be_refused_at_render_time_even_without_the_schema(render_without_schema, target):
+    with pytest.raises(helm_python.HelmRenderError) as err:
+        render_without_schema({"autoscaling": {**KEDA, "metric": "queueComputeRatio", "targets": {"queueComputeRatio": target}}})
+    message = str(err.value)
+    assert "VALUES VALIDATION" in message
+    assert f"autoscaling.targets.queueComputeRatio={target}" in message
+    assert "averageValue" in message and "above 0" in message

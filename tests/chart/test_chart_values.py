@@ -520,6 +520,32 @@ def test_keda_should_query_prometheus_for_the_fleet_metric_with_behavior(render,
     assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (1, 6)
 
 
+@pytest.mark.parametrize("target", ["0.05", "0.5", "20000", "00.10"])
+def test_a_positive_autoscaling_target_should_reach_the_hpa_and_keda(render, scenario_values, target):
+    from crd_validation import go_parse_float
+
+    adapter = json.loads(json.dumps(scenario_values["autoscaling-adapter-values"]))
+    adapter["autoscaling"].update(metric="queueComputeRatio", targets={"queueComputeRatio": target})
+    hpa = find(render(adapter), "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["pods"]["target"]["averageValue"] == target
+    keda = json.loads(json.dumps(scenario_values["keda-values"]))
+    keda["autoscaling"].update(metric="queueComputeRatio", targets={"queueComputeRatio": target})
+    trigger = find(render(keda), "ScaledObject")["spec"]["triggers"][0]
+    assert go_parse_float(trigger["metadata"]["threshold"]) == float(target) > 0
+
+
+def test_keda_activation_threshold_should_reach_the_prometheus_trigger_as_a_string(render, scenario_values):
+    from crd_validation import go_parse_float
+
+    values = json.loads(json.dumps(scenario_values["keda-values"]))
+    values["autoscaling"]["keda"]["activationThreshold"] = "2.5"
+    meta = find(render(values), "ScaledObject")["spec"]["triggers"][0]["metadata"]
+    assert meta["activationThreshold"] == "2.5"
+    # by default KEDA's own default: active as soon as the metric is above 0
+    default = find(render(scenario_values["keda-values"]), "ScaledObject")["spec"]["triggers"][0]["metadata"]
+    assert isinstance(default["activationThreshold"], str) and go_parse_float(default["activationThreshold"]) == 0
+
+
 # ------------------------------------------------------------------ monitoring
 
 def test_the_service_monitor_should_relabel_series_with_the_release_labels(render, scenario_values):

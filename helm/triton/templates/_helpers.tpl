@@ -354,14 +354,13 @@ avg(nv_gpu_utilization{ {{- $sel -}} })
 {{/*
 The target of the chosen autoscaling metric as a plain decimal string: KEDA's Prometheus trigger
 reads `threshold` with strconv.ParseFloat, and the HPA's averageValue takes the same text as a
-quantity. The schema already refuses other forms; this guards values that bypass it.
+quantity, which the API server wants above 0. The schema already refuses other forms; the
+validation run first here refuses values that bypass it (--skip-schema-validation), whichever
+template renders first.
 */}}
 {{- define "triton.autoscalingTarget" -}}
-{{- $target := get .Values.autoscaling.targets .Values.autoscaling.metric | toString -}}
-{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?$" $target) -}}
-{{- printf "autoscaling.targets.%s=%s is not a plain decimal number; KEDA and the HPA read it as one. Write e.g. 0.5 instead of 500m." .Values.autoscaling.metric $target | fail -}}
-{{- end -}}
-{{- $target -}}
+{{- include "triton.validate" . -}}
+{{- get .Values.autoscaling.targets .Values.autoscaling.metric | toString -}}
 {{- end -}}
 
 {{/* The `for:` of TritonModelsNotReady: the value, or the startup budget plus 5 minutes. */}}

@@ -141,6 +141,19 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and (eq $v.autoscaling.metric "gpuUtilization") (or (not $v.gpu.enabled) (not $v.metrics.gpuMetrics)) -}}
 {{- $msgs = append $msgs "autoscaling.metric=gpuUtilization needs GPU metrics, but gpu.enabled or metrics.gpuMetrics is false. Use autoscaling.metric=queueTimePerRequest, or enable GPUs and metrics.gpuMetrics." -}}
 {{- end -}}
+{{- $targetExamples := dict "queueTimePerRequest" "50000" "queueComputeRatio" "1" "gpuUtilization" "0.8" -}}
+{{- $target := get $v.autoscaling.targets $v.autoscaling.metric | toString -}}
+{{- if not (regexMatch "^-?[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?$" $target) -}}
+{{- $msgs = append $msgs (printf "autoscaling.targets.%s=%s is not a plain decimal number; KEDA reads its threshold with strconv.ParseFloat and the HPA its averageValue as the same text. Write e.g. 0.5 instead of 500m." $v.autoscaling.metric $target) -}}
+{{- else if le (float64 $target) 0.0 -}}
+{{- $msgs = append $msgs (printf "autoscaling.targets.%s=%s is not above 0: the API server refuses a HorizontalPodAutoscaler whose target averageValue or value is 0 or less (KEDA builds one from this threshold), so the autoscaler would never be created. Set autoscaling.targets.%s above 0 (e.g. %s)." $v.autoscaling.metric $target $v.autoscaling.metric (get $targetExamples $v.autoscaling.metric)) -}}
+{{- end -}}
+{{- if eq $v.autoscaling.metricsSource "keda" -}}
+{{- $activation := toString $v.autoscaling.keda.activationThreshold -}}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?([eE][+-]?[0-9]+)?$" $activation) -}}
+{{- $msgs = append $msgs (printf "autoscaling.keda.activationThreshold=%s is not a plain decimal number of 0 or more; KEDA reads it with strconv.ParseFloat. Write e.g. 0.5 instead of 500m, or 0 for KEDA's default." $activation) -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq $v.autoscaling.metric "gpuUtilization") $v.gpu.enabled $v.gpu.mig.profile -}}
 {{- $msgs = append $msgs (printf "autoscaling.metric=gpuUtilization reads nv_gpu_utilization, which Triton does not export for MIG devices (gpu.mig.profile=%s; Triton server issue 5324): the HPA would see no metric and KEDA would read 0. Scale on Triton's queue instead: autoscaling.metric=queueTimePerRequest or autoscaling.metric=queueComputeRatio." $v.gpu.mig.profile) -}}
 {{- end -}}
