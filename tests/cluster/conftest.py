@@ -34,11 +34,11 @@ def kube(cluster) -> Kube:
 @pytest.fixture
 def namespace(kube, request):
     """A fresh namespace under the restricted Pod Security level, named after the test; deleted
-    after it (without waiting: the namespace controller finishes in the background)."""
+    after it, waiting until its pods are gone so the next test finds the GPUs free."""
     base = request.node.originalname.removeprefix("test_")[:30]
     param = request.node.callspec.id[:28] if hasattr(request.node, "callspec") else ""
     name = f"{base}-{param}".lower().replace("_", "-")
     name = "".join(c for c in name if c.isalnum() or c == "-").strip("-")
     kube.namespace(name)
     yield name
-    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    kube.kubectl("delete", "namespace", name, "--timeout=60s", check=False)

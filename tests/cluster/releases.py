@@ -20,15 +20,15 @@ def scenario_args(scenario: str) -> list[str]:
     return [] if scenario == "defaults" else ["-f", str(CI_DIR / f"{scenario}-values.yaml")]
 
 
-def template(kube: Kube, namespace: str, args: list[str], release: str = RELEASE) -> list[dict]:
-    out = kube.helm("template", release, str(CHART), "-n", namespace, *args).stdout
+def template(kube: Kube, namespace: str, args: list[str], release: str = RELEASE, chart=CHART) -> list[dict]:
+    out = kube.helm("template", release, str(chart), "-n", namespace, *args).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
 
-def provide_volumes(kube: Kube, namespace: str, args: list[str], release: str = RELEASE) -> list[str]:
+def provide_volumes(kube: Kube, namespace: str, args: list[str], release: str = RELEASE, chart=CHART) -> list[str]:
     """Create a PersistentVolume pre-bound to each claim the release's pods mount (and the claim,
     when it is an existing one the chart does not create); returns the claim names."""
-    objs = template(kube, namespace, args, release)
+    objs = template(kube, namespace, args, release, chart)
     rendered = {o["metadata"]["name"]: o for o in objs if o["kind"] == "PersistentVolumeClaim"}
     mounted = set()
     for o in objs:
