@@ -347,10 +347,14 @@ def test_service_account_create_false_should_use_the_named_account(render):
     assert "ServiceAccount" not in kinds(objs) and pod_spec(objs)["serviceAccountName"] == "shared"
 
 
-def test_the_pdb_should_allow_one_eviction_by_default_and_take_min_available(render):
-    assert find(render({}), "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
-    pdb = find(render({"pdb": {"minAvailable": "50%"}}), "PodDisruptionBudget")
-    assert pdb["spec"] == {"minAvailable": "50%", "selector": pdb["spec"]["selector"]}
+def test_the_pdb_should_allow_one_eviction_by_default_evict_unready_pods_and_take_min_available(render):
+    default = find(render({}), "PodDisruptionBudget")["spec"]
+    assert default["maxUnavailable"] == 1
+    # unready pods (a model that fails under strict readiness) never block a drain
+    assert default["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    pdb = find(render({"replicaCount": 4, "pdb": {"minAvailable": "50%"}}), "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": "50%", "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                           "selector": pdb["spec"]["selector"]}
     assert "PodDisruptionBudget" not in kinds(render({"pdb": {"enabled": False}}))
 
 
@@ -392,7 +396,6 @@ def test_a_load_balancer_should_take_the_source_ranges(render, scenario_values):
     ("alb", "ingress", "alb.ingress.kubernetes.io/backend-protocol-version", "GRPC"),
     ("haproxy", "ingress", "haproxy.org/server-proto", "h2"),
     ("traefik", "service", "traefik.ingress.kubernetes.io/service.serversscheme", "h2c"),
-    ("gce", "service", "cloud.google.com/app-protocols", '{"grpc":"HTTP2"}'),
 ])
 def test_the_grpc_ingress_should_speak_h2c_to_the_pods_for_each_controller(render, controller, where, key, value):
     objs = render({"ingress": {"enabled": True, "controller": controller}, "networkPolicy": {"extraIngress": LB_RULE}})
@@ -400,6 +403,16 @@ def test_the_grpc_ingress_should_speak_h2c_to_the_pods_for_each_controller(rende
     assert obj["metadata"]["annotations"][key] == value
     http = find(objs, "Ingress", "triton-http")
     assert key not in (http["metadata"].get("annotations") or {})
+
+
+def test_a_gce_ingress_should_carry_http_only_and_claim_no_http2_backend(render):
+    """GKE Ingress reads cloud.google.com/app-protocols, where HTTP2 means HTTP/2 over TLS to the
+    pod; Triton's gRPC port is cleartext, and the controller accepts no cleartext (H2C) value."""
+    objs = render({"ingress": {"enabled": True, "controller": "gce", "grpc": {"enabled": False}},
+                   "networkPolicy": {"extraIngress": LB_RULE}})
+    assert [o["metadata"]["name"] for o in objs if o["kind"] == "Ingress"] == ["triton-http"]
+    for obj in objs:
+        assert "cloud.google.com/app-protocols" not in (obj["metadata"].get("annotations") or {}), obj["metadata"]["name"]
 
 
 def test_the_ingresses_should_route_hosts_to_the_right_ports(render, scenario_values):

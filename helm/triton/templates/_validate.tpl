@@ -96,6 +96,24 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs "tests.inputs is set but tests.model is empty; the inputs belong to one model. Set tests.model." -}}
 {{- end -}}
 
+{{- /* Rollouts and drains */ -}}
+{{- $replicas := ternary (int $v.autoscaling.minReplicas) (int $v.replicaCount) (and $v.autoscaling.enabled true) -}}
+{{- $surge := toString (dig "rollingUpdate" "maxSurge" 0 ($v.updateStrategy | default dict)) -}}
+{{- if and (eq (toString (dig "type" "RollingUpdate" ($v.updateStrategy | default dict))) "RollingUpdate") (ne (trimSuffix "%" $surge) "0") (eq $src "pvc") (not $v.modelRepository.pvc.existingClaim) (not (has "ReadOnlyMany" $v.modelRepository.pvc.accessModes)) (not (has "ReadWriteMany" $v.modelRepository.pvc.accessModes)) -}}
+{{- $msgs = append $msgs (printf "updateStrategy.rollingUpdate.maxSurge=%s with the chart's %s repository volume: the surge pod needs the volume while the old pod still holds it, and a pod scheduled onto another node cannot attach a ReadWriteOnce volume, so the rollout hangs (and on a full GPU pool the surge pod has no GPU either). Set updateStrategy.rollingUpdate.maxSurge=0 and maxUnavailable=1 (the default), or give the volume modelRepository.pvc.accessModes=[ReadOnlyMany] or [ReadWriteMany]." $surge (join "," $v.modelRepository.pvc.accessModes)) -}}
+{{- end -}}
+{{- if $v.pdb.enabled -}}
+{{- $min := toString $v.pdb.minAvailable -}}
+{{- if ne $min "" -}}
+{{- $keep := ternary (div (add (mul (atoi (trimSuffix "%" $min)) $replicas) 99) 100) (atoi $min) (hasSuffix "%" $min) | int -}}
+{{- if and (gt $replicas 0) (ge $keep $replicas) -}}
+{{- $msgs = append $msgs (printf "pdb.minAvailable=%s keeps all %d replica(s) available, so the budget never allows an eviction and every node drain (upgrades, autoscaler scale-down, maintenance) hangs on these pods. Lower pdb.minAvailable below the replica count, or clear it and use pdb.maxUnavailable=1 (the default)." $min $replicas) -}}
+{{- end -}}
+{{- else if eq (trimSuffix "%" (toString $v.pdb.maxUnavailable)) "0" -}}
+{{- $msgs = append $msgs (printf "pdb.maxUnavailable=%s allows no eviction, so every node drain (upgrades, autoscaler scale-down, maintenance) hangs on these pods. Set pdb.maxUnavailable=1 (the default), or disable the budget with pdb.enabled=false." (toString $v.pdb.maxUnavailable)) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Monitoring */ -}}
 {{- if and $v.metrics.serviceMonitor.enabled $v.metrics.podMonitor.enabled -}}
 {{- $msgs = append $msgs "metrics.serviceMonitor.enabled and metrics.podMonitor.enabled are both true, so every pod would be scraped twice. Enable one of them." -}}
@@ -162,6 +180,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- /* Traffic */ -}}
 {{- if and $v.ingress.enabled $v.ingress.canary.enabled (ne $v.ingress.controller "nginx") -}}
 {{- $msgs = append $msgs (printf "ingress.canary.enabled=true uses ingress-nginx canary annotations, but ingress.controller=%s. Set ingress.controller=nginx, or split traffic with gateway.canary (Gateway API)." $v.ingress.controller) -}}
+{{- end -}}
+{{- if and $v.ingress.enabled $v.ingress.grpc.enabled (eq $v.ingress.controller "gce") -}}
+{{- $msgs = append $msgs "ingress.controller=gce with ingress.grpc.enabled=true cannot reach Triton's gRPC port: GKE Ingress speaks HTTP/2 to a backend only over TLS (cloud.google.com/app-protocols HTTP2), its controller refuses H2C (cleartext HTTP/2) as an app protocol, and Triton's gRPC port is cleartext, so every gRPC call would fail at the load balancer. Route gRPC through the Gateway API (gateway.enabled=true; the Service's gRPC port declares appProtocol kubernetes.io/h2c), or set ingress.grpc.enabled=false and keep the HTTP Ingress." -}}
 {{- end -}}
 {{- if and $v.gateway.enabled (not $v.gateway.parentRefs) -}}
 {{- $msgs = append $msgs "gateway.enabled=true needs gateway.parentRefs, the Gateway(s) the routes attach to (e.g. [{name: my-gateway, namespace: gateway-system}])." -}}
