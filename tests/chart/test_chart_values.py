@@ -405,6 +405,35 @@ def test_the_grpc_ingress_should_speak_h2c_to_the_pods_for_each_controller(rende
     assert key not in (http["metadata"].get("annotations") or {})
 
 
+NGINX_BODY_SIZE = "nginx.ingress.kubernetes.io/proxy-body-size"
+NGINX_DEFAULT_BODY_BYTES = 1024 * 1024  # ingress-nginx's default client_max_body_size: 1m
+
+
+def nginx_size_bytes(size: str) -> int:
+    """An nginx size (client_max_body_size syntax: a number with an optional k, m or g suffix)."""
+    import re
+
+    number, unit = re.fullmatch(r"([0-9]+)([kKmMgG]?)", size).groups()
+    return int(number) * {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit.lower()]
+
+
+def test_both_nginx_ingresses_should_raise_the_body_limit_above_ingress_nginxs_1m_default(render):
+    objs = render({"ingress": {"enabled": True}})
+    sizes = {name: find(objs, "Ingress", name)["metadata"]["annotations"].get(NGINX_BODY_SIZE)
+             for name in ("triton-http", "triton-grpc")}
+    assert sizes["triton-grpc"] is not None, "large gRPC inputs would get 413 at the 1m default"
+    assert sizes["triton-grpc"] == sizes["triton-http"]
+    assert nginx_size_bytes(sizes["triton-grpc"]) > NGINX_DEFAULT_BODY_BYTES
+
+
+def test_ingress_proxy_body_size_should_set_one_limit_for_http_and_grpc(render):
+    objs = render({"ingress": {"enabled": True, "proxyBodySize": "512m"}})
+    for name in ("triton-http", "triton-grpc"):
+        assert find(objs, "Ingress", name)["metadata"]["annotations"][NGINX_BODY_SIZE] == "512m"
+    other = render({"ingress": {"enabled": True, "controller": "traefik", "proxyBodySize": "512m"}})
+    assert not any(NGINX_BODY_SIZE in (o["metadata"].get("annotations") or {}) for o in other)
+
+
 def test_a_gce_ingress_should_carry_http_only_and_claim_no_http2_backend(render):
     """GKE Ingress reads cloud.google.com/app-protocols, where HTTP2 means HTTP/2 over TLS to the
     pod; Triton's gRPC port is cleartext, and the controller accepts no cleartext (H2C) value."""
