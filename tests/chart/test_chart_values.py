@@ -640,11 +640,52 @@ def test_the_alerts_should_cover_server_down_models_not_ready_queue_time_and_fai
     assert all(a["labels"]["team"] == "ml" for a in alerts.values())
 
 
+def dashboard_config_map(objs):
+    """The one ConfigMap the Grafana sidecar picks up (by its label), and its dashboard JSON."""
+    cms = [o for o in objs if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"]["labels"]]
+    assert len(cms) == 1, [o["metadata"]["name"] for o in cms]
+    (key, text), = cms[0]["data"].items()
+    return cms[0], key, json.loads(text)
+
+
 def test_the_dashboard_should_be_a_config_map_with_the_sidecar_label_and_valid_json(render, scenario_values):
-    cm = find(render(scenario_values["autoscaling-adapter-values"]), "ConfigMap", "triton-dashboard")
+    cm, key, dashboard = dashboard_config_map(render(scenario_values["autoscaling-adapter-values"]))
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-    dashboard = json.loads(cm["data"]["triton-triton.json"])
-    assert dashboard["uid"] == "triton-inference-server" and len(dashboard["panels"]) >= 10
+    assert cm["metadata"]["annotations"]["grafana_folder"] == "Triton"
+    assert key.endswith(".json") and len(dashboard["panels"]) >= 10
+    shipped = json.loads((helm_engine.CHART / "files" / "dashboard.json").read_text())
+    assert dashboard["panels"] == shipped["panels"] and dashboard["templating"] == shipped["templating"]
+
+
+GRAFANA_UID_MAX = 40  # Grafana refuses a dashboard uid longer than 40 characters
+
+
+def test_two_releases_dashboards_in_one_namespace_should_not_collide(render):
+    """Release `triton` in team-a and in team-b, both shipping the dashboard to `monitoring`: the
+    ConfigMaps, the files the sidecar writes (data keys), the Grafana uids and titles all differ."""
+    values = {"metrics": {"dashboard": {"enabled": True, "namespace": "monitoring"}}}
+    a, b = (dashboard_config_map(render(values, name="triton", namespace=ns)) for ns in ("team-a", "team-b"))
+    assert a[0]["metadata"]["namespace"] == b[0]["metadata"]["namespace"] == "monitoring"
+    assert a[0]["metadata"]["name"] != b[0]["metadata"]["name"]
+    assert a[1] != b[1]
+    assert a[2]["uid"] != b[2]["uid"] and a[2]["title"] != b[2]["title"]
+    assert all(len(d[2]["uid"]) <= GRAFANA_UID_MAX for d in (a, b))
+
+
+def test_the_dashboard_uid_should_be_stable_per_release_and_fit_grafanas_limit_for_the_longest_names(render):
+    values = {"metrics": {"dashboard": {"enabled": True, "namespace": "monitoring"}}}
+    namespace, release = "n" * 63, "r" * 53  # the longest a namespace and a release name can be
+    first = dashboard_config_map(render(values, name=release, namespace=namespace))
+    again = dashboard_config_map(render(values, name=release, namespace=namespace))
+    assert first[2]["uid"] == again[2]["uid"] and first[0]["metadata"]["name"] == again[0]["metadata"]["name"]
+    assert len(first[2]["uid"]) <= GRAFANA_UID_MAX and len(first[0]["metadata"]["name"]) <= 63
+    # names that differ only past any truncation still get their own uid and ConfigMap
+    other = dashboard_config_map(render(values, name=release[:-1] + "x", namespace=namespace))
+    assert other[2]["uid"] != first[2]["uid"] and other[0]["metadata"]["name"] != first[0]["metadata"]["name"]
+    # hyphens cannot make two releases look alike: namespace a-b + release c versus namespace a + release b-c
+    ab_c = dashboard_config_map(render(values, name="c-triton", namespace="a-b"))
+    a_bc = dashboard_config_map(render(values, name="b-c-triton", namespace="a"))
+    assert ab_c[1] != a_bc[1] and ab_c[2]["uid"] != a_bc[2]["uid"]
 
 
 def test_scrape_annotations_should_be_added_only_when_asked(render):
