@@ -96,3 +96,35 @@ def pod_source(namespace: str, pod_labels: dict) -> dict:
     """A pod in `namespace` as a NetworkPolicy source (namespaces carry kubernetes.io/metadata.name)."""
     return {"namespace": namespace, "namespace_labels": {"kubernetes.io/metadata.name": namespace},
             "pod_labels": pod_labels}
+
+
+def _node_requirement_matches(expr: dict, labels: dict) -> bool:
+    key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+    if op == "In":
+        return labels.get(key) in values
+    if op == "NotIn":
+        return labels.get(key) not in values
+    if op == "Exists":
+        return key in labels
+    if op == "DoesNotExist":
+        return key not in labels
+    if op in ("Gt", "Lt"):
+        if key not in labels:
+            return False
+        have, want = int(labels[key]), int(values[0])
+        return have > want if op == "Gt" else have < want
+    raise ValueError(f"unknown node selector operator {op}")
+
+
+def node_admits(pod_spec: dict, node_labels: dict) -> bool:
+    """Whether the scheduler may place the pod on a node with these labels, as far as labels go:
+    spec.nodeSelector (every label equal) AND the required node affinity (nodeSelectorTerms ORed,
+    the matchExpressions of a term ANDed; a term without requirements matches no node)."""
+    if any(node_labels.get(k) != v for k, v in (pod_spec.get("nodeSelector") or {}).items()):
+        return False
+    required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution")
+    if not required:
+        return True
+    return any(term.get("matchExpressions") and all(_node_requirement_matches(e, node_labels) for e in term["matchExpressions"])
+               for term in required["nodeSelectorTerms"])

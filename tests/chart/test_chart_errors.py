@@ -11,6 +11,10 @@ NFS = {"source": "nfs", "nfs": {"server": "nfs", "path": "/m"}}
 INVALID_COMBINATIONS = [
     ("mig and whole gpus together", {"gpu": {"mig": {"profile": "1g.10gb"}}},
      ["gpu.mig.profile=1g.10gb", "gpu.count=1", "Set gpu.count=0"]),
+    ("several mig slices for one triton process", {"gpu": {"count": 0, "mig": {"profile": "1g.10gb", "count": 2}}},
+     ["gpu.mig.count=2", "one MIG device", "replicas"]),
+    ("mig single strategy without the gpu product", {"gpu": {"count": 0, "mig": {"profile": "1g.10gb", "strategy": "single"}}},
+     ["gpu.mig.strategy=single", "gpu.products", "-MIG-1g.10gb"]),
     ("gpu mode asking for no gpu", {"gpu": {"count": 0}}, ["gpu.count=0", "gpu.enabled=false"]),
     ("mig in cpu-only mode", {"gpu": {"enabled": False, "mig": {"profile": "1g.10gb"}}}, ["gpu.mig.profile=1g.10gb", "gpu.enabled=false"]),
     ("gpu products with a hand-written node affinity",
@@ -127,6 +131,7 @@ SCHEMA_VIOLATIONS = [
     ("an unknown model control mode", {"server": {"modelControlMode": "auto"}}, "/server/modelControlMode"),
     ("a negative gpu count", {"gpu": {"count": -1}}, "/gpu/count"),
     ("a gpu count as text", {"gpu": {"count": "one"}}, "/gpu/count"),
+    ("an unknown mig strategy", {"gpu": {"mig": {"strategy": "none"}}}, "/gpu/mig/strategy"),
     ("a malformed mig profile", {"gpu": {"mig": {"profile": "half"}}}, "/gpu/mig/profile"),
     ("a shm size in GB", {"shm": {"sizeLimit": "1GB"}}, "/shm/sizeLimit"),
     ("a startup budget under ten seconds", {"probes": {"startup": {"budgetSeconds": 5}}}, "/probes/startup/budgetSeconds"),

@@ -14,6 +14,7 @@ import yaml
 
 import helm_engine
 import promkit
+from label_selectors import node_admits
 from manifest_lookup import find, kinds, pod_spec, triton_container
 
 
@@ -84,6 +85,35 @@ def test_a_mig_profile_should_request_mig_slices_instead_of_whole_gpus(render, s
     res = triton_container(render(scenario_values["mig-values"]))["resources"]
     assert res["limits"] == {"nvidia.com/mig-1g.10gb": 1}
     assert "nvidia.com/gpu" not in res["requests"]
+
+
+# Node labels as NVIDIA's device plugin and GPU feature discovery set them on an A100 80GB node
+# (NVIDIA k8s-device-plugin / gpu-feature-discovery docs): the MIG strategy, and the product, which
+# under the single strategy names the slice profile (<product>-MIG-<profile>).
+A100 = "NVIDIA-A100-SXM4-80GB"
+NODES = {
+    "single 1g.10gb": {"nvidia.com/mig.strategy": "single", "nvidia.com/gpu.product": f"{A100}-MIG-1g.10gb"},
+    "single 2g.20gb": {"nvidia.com/mig.strategy": "single", "nvidia.com/gpu.product": f"{A100}-MIG-2g.20gb"},
+    "mixed": {"nvidia.com/mig.strategy": "mixed", "nvidia.com/gpu.product": A100},
+    "whole gpus": {"nvidia.com/mig.strategy": "none", "nvidia.com/gpu.product": A100},
+}
+SINGLE = {"gpu": {"count": 0, "mig": {"profile": "1g.10gb", "strategy": "single"}, "products": [A100]}}
+
+
+def test_mig_single_strategy_should_request_one_nvidia_gpu_on_nodes_of_that_slice_profile_only(render):
+    objs = render(SINGLE)
+    res = triton_container(objs)["resources"]
+    # the single strategy exposes every slice as nvidia.com/gpu: no nvidia.com/mig-* resource exists
+    assert res["limits"]["nvidia.com/gpu"] == 1 and res["requests"]["nvidia.com/gpu"] == 1
+    assert not any(k.startswith("nvidia.com/mig-") for part in res.values() for k in part)
+    admitted = {name for name, labels in NODES.items() if node_admits(pod_spec(objs), labels)}
+    assert admitted == {"single 1g.10gb"}
+
+
+def test_mig_mixed_strategy_should_stay_the_default_with_mig_resources(render, scenario_values):
+    objs = render(scenario_values["mig-values"])
+    assert triton_container(objs)["resources"]["limits"] == {"nvidia.com/mig-1g.10gb": 1}
+    assert node_admits(pod_spec(objs), NODES["mixed"])
 
 
 def test_gpu_products_should_become_required_node_affinity_on_the_gpu_product_label(render):

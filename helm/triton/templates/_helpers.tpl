@@ -141,10 +141,15 @@ annotations:
 {{- if .Values.gpu.enabled -}}true{{- end -}}
 {{- end -}}
 
-{{/* The nvidia.com/gpu or nvidia.com/mig-<profile> resources, as a map. */}}
+{{/*
+The GPU resources, as a map: nvidia.com/gpu (whole GPUs, or MIG slices under the single strategy,
+where the device plugin exposes every slice as nvidia.com/gpu) or nvidia.com/mig-<profile> (mixed).
+*/}}
 {{- define "triton.gpuResources" -}}
 {{- if .Values.gpu.enabled -}}
-{{- if .Values.gpu.mig.profile -}}
+{{- if and .Values.gpu.mig.profile (eq .Values.gpu.mig.strategy "single") -}}
+{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.mig.count }}
+{{- else if .Values.gpu.mig.profile -}}
 {{ printf "nvidia.com/mig-%s" .Values.gpu.mig.profile | quote }}: {{ .Values.gpu.mig.count }}
 {{- else -}}
 {{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.count }}

@@ -18,6 +18,12 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and (not $v.gpu.enabled) $v.gpu.mig.profile -}}
 {{- $msgs = append $msgs (printf "gpu.mig.profile=%s is set while gpu.enabled=false (CPU-only mode). Set gpu.enabled=true and gpu.count=0 to use MIG, or clear gpu.mig.profile." $v.gpu.mig.profile) -}}
 {{- end -}}
+{{- if and $v.gpu.enabled $v.gpu.mig.profile (gt (int $v.gpu.mig.count) 1) -}}
+{{- $msgs = append $msgs (printf "gpu.mig.count=%d gives one Triton process %d MIG slices, but a CUDA process sees only one MIG device (CUDA enumerates only the first MIG instance it is given), so the other slices would sit idle while reserved. Set gpu.mig.count=1 and run more replicas instead (replicaCount, or autoscaling.maxReplicas)." (int $v.gpu.mig.count) (int $v.gpu.mig.count)) -}}
+{{- end -}}
+{{- if and $v.gpu.enabled $v.gpu.mig.profile (eq $v.gpu.mig.strategy "single") (not $v.gpu.products) -}}
+{{- $msgs = append $msgs (printf "gpu.mig.strategy=single exposes MIG slices as plain nvidia.com/gpu, so only the node label nvidia.com/gpu.product=<product>-MIG-%s tells a node of %s slices from one with whole GPUs or other slices, and the chart builds it from gpu.products, which is empty. Set gpu.products to the GPU model(s) (e.g. [NVIDIA-A100-SXM4-80GB]: nodes labelled NVIDIA-A100-SXM4-80GB-MIG-%s are selected), or use gpu.mig.strategy=mixed if your device plugin runs the mixed strategy." $v.gpu.mig.profile $v.gpu.mig.profile $v.gpu.mig.profile) -}}
+{{- end -}}
 {{- if and $v.gpu.enabled $v.gpu.products $v.affinity.nodeAffinity -}}
 {{- $msgs = append $msgs "gpu.products and affinity.nodeAffinity are both set; the chart builds the node affinity from gpu.products. Put the GPU products in gpu.products and drop affinity.nodeAffinity, or clear gpu.products and write the whole node affinity yourself." -}}
 {{- end -}}
