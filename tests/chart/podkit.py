@@ -35,6 +35,38 @@ from tritonctl.server.process import stop_group
 BACKENDS_MOUNT = "/triton-backends"
 
 
+DOUBLE_MODEL_PY = '''
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        out = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", (2 * x).astype(np.float32))]))
+        return out
+'''
+DOUBLE_CONFIG = '''name: "double"
+backend: "python"
+max_batch_size: 8
+input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
+output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+'''
+
+
+
+def write_double_model(repository: Path) -> Path:
+    """A one-model repository: ``double`` (Python backend, FP32 [4] -> 2x), for the tests that
+    start a Triton with the chart's args and call it as the helm test script does."""
+    (repository / "double" / "1").mkdir(parents=True)
+    (repository / "double" / "config.pbtxt").write_text(DOUBLE_CONFIG)
+    (repository / "double" / "1" / "model.py").write_text(DOUBLE_MODEL_PY)
+    return repository
+
+
 def quantity_bytes(q: str) -> int:
     from kubernetes.utils import parse_quantity
 

@@ -18,28 +18,6 @@ import podkit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-MODEL_PY = '''
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        out = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", (2 * x).astype(np.float32))]))
-        return out
-'''
-CONFIG = '''name: "double"
-backend: "python"
-max_batch_size: 8
-input [ { name: "x" data_type: TYPE_FP32 dims: [ 4 ] } ]
-output [ { name: "y" data_type: TYPE_FP32 dims: [ 4 ] } ]
-instance_group [ { kind: KIND_CPU count: 1 } ]
-'''
-
-
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
@@ -54,9 +32,7 @@ def get(url: str) -> tuple[int, str]:
 def triton(tmp_path_factory, render, scenario_values):
     tmp = tmp_path_factory.mktemp("triton")
     repo = tmp / "repo"
-    (repo / "double" / "1").mkdir(parents=True)
-    (repo / "double" / "config.pbtxt").write_text(CONFIG)
-    (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
+    podkit.write_double_model(repo)
     with podkit.start_chart_triton(render(scenario_values["cpu-only-values"]), repo, tmp, sandbox=False) as server:
         yield {"base": f"http://{server.http}", "ports": server.ports, "args": server.args, "log": server.log}
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE)]
+# the chart suite's helpers (podkit: a Triton started with the chart's container args) too
+sys.path[:0] = [str(HERE), str(HERE.parent / "chart"), str(HERE.parents[1] / "tools" / "chart")]
 
 from kubekit import Kube  # noqa: E402
 from tritonctl.cluster.controlplane import ControlPlane, Settings  # noqa: E402

@@ -42,7 +42,7 @@ rules file in a ConfigMap (plain Prometheus: `rule_files`).
         summary: No Triton pod of release {{ .Release.Name }} in {{ .Release.Namespace }} is being scraped
         description: Prometheus has no reachable metrics endpoint for {{ $fullname }}; every Triton pod is down or unscrapable.
     - alert: TritonModelsNotReady
-      expr: sum by (namespace, pod) (kube_pod_status_ready{namespace="{{ .Release.Namespace }}", condition="false", pod=~"{{ $fullname }}-[a-z0-9]+-[a-z0-9]{5}"}) > 0
+      expr: sum by (namespace, pod) (kube_pod_status_ready{namespace="{{ .Release.Namespace }}", condition="false", pod=~"{{ include "triton.podNameRegex" . }}"}) > 0
       for: {{ (include "triton.notReadyFor" .) }}
       labels:
         severity: warning
