@@ -30,6 +30,21 @@ Truncated to 63 characters; objects with a suffix truncate before adding it.
 {{- printf "%s-%s" (include "triton.fullname" $ctx | trunc $max | trimSuffix "-") $suffix -}}
 {{- end -}}
 
+{{/*
+A regex for the names the API server gives this release's pods. A Deployment's pod is named from
+generateName "<replicaset>-", the ReplicaSet being "<deployment>-<pod-template-hash>"; the API
+server cuts generateName to 58 characters before adding 5 random ones, so a long fullname loses
+the hash, or part of it, and the dash (PromQL regexes are anchored at both ends).
+*/}}
+{{- define "triton.podNameRegex" -}}
+{{- $prefix := printf "%s-" (include "triton.fullname" .) -}}
+{{- if ge (len $prefix) 58 -}}
+{{- printf "%s[a-z0-9]{5}" (regexQuoteMeta (trunc 58 $prefix)) -}}
+{{- else -}}
+{{- printf "%s[a-z0-9]*-?[a-z0-9]{5}" (regexQuoteMeta $prefix) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "triton.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
