@@ -14,7 +14,7 @@ import yaml
 
 import helm_engine
 import promkit
-from label_selectors import node_admits
+from label_selectors import label_selector_matches, node_admits
 from manifest_lookup import find, kinds, pod_spec, triton_container
 
 
@@ -413,7 +413,25 @@ def test_a_headless_service_should_exist_for_client_side_grpc_round_robin(render
 def test_node_ports_should_be_used_for_a_node_port_service(render, scenario_values):
     svc = find(render(scenario_values["nfs-values"]), "Service", "triton")
     assert svc["spec"]["type"] == "NodePort"
-    assert {p["name"]: p.get("nodePort") for p in svc["spec"]["ports"]} == {"http": 30800, "grpc": 30801, "metrics": None}
+    assert {p["name"]: p.get("nodePort") for p in svc["spec"]["ports"]} == {"http": 30800, "grpc": 30801}
+
+
+@pytest.mark.parametrize("service_type", ["ClusterIP", "NodePort", "LoadBalancer"])
+def test_metrics_should_be_scraped_through_exactly_one_cluster_internal_service(render, service_type):
+    """A NodePort or LoadBalancer Service publishes every port it lists outside the cluster: only
+    the serving ports belong there. The ServiceMonitor still finds the metrics port on exactly one
+    Service (two would scrape every pod twice), and that one is cluster-internal."""
+    objs = render({"service": {"type": service_type}, "networkPolicy": {"extraIngress": LB_RULE},
+                   "metrics": {"serviceMonitor": {"enabled": True}}})
+    services = [o for o in objs if o["kind"] == "Service"]
+    external = [s for s in services if s["spec"]["type"] in ("NodePort", "LoadBalancer")]
+    assert len(external) == (service_type != "ClusterIP")
+    for svc in external:
+        assert {p["name"] for p in svc["spec"]["ports"]} == {"http", "grpc"}, svc["metadata"]["name"]
+    sm = find(objs, "ServiceMonitor")
+    scraped = [s for s in services if label_selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])]
+    assert len(scraped) == 1, [s["metadata"]["name"] for s in scraped]
+    assert scraped[0]["spec"]["type"] == "ClusterIP" and "metrics" in {p["name"] for p in scraped[0]["spec"]["ports"]}
 
 
 def test_a_load_balancer_should_take_the_source_ranges(render, scenario_values):

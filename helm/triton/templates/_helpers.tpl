@@ -106,6 +106,19 @@ annotations:
 {{- end -}}
 {{- end -}}
 
+{{/*
+Whether the metrics port lives on the headless Service: a NodePort or LoadBalancer Service publishes
+every port it lists outside the cluster, so there it carries the serving ports only.
+*/}}
+{{- define "triton.metricsOnHeadless" -}}
+{{- if and .Values.metrics.enabled (ne .Values.service.type "ClusterIP") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The label of the one Service that carries the metrics port; the ServiceMonitor selects it. */}}
+{{- define "triton.metricsServiceLabels" -}}
+triton-metrics: "true"
+{{- end -}}
+
 {{/* The Triton container release (yy.mm): from image.tag when it starts with one, else appVersion. */}}
 {{- define "triton.release" -}}
 {{- $m := regexFind "^[0-9]{2}\\.[0-9]{2}" (.Values.image.tag | default "") -}}

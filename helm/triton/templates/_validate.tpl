@@ -128,6 +128,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs "metrics.enabled=false turns Triton's metrics port off, but a monitor, rule, dashboard or scrape annotation is enabled under metrics.*. Set metrics.enabled=true." -}}
 {{- end -}}
 
+{{- if and $v.metrics.serviceMonitor.enabled (include "triton.metricsOnHeadless" .) (not $v.service.headless.enabled) -}}
+{{- $msgs = append $msgs (printf "service.type=%s publishes every port of the main Service outside the cluster, so the metrics port is served by the headless Service instead, and service.headless.enabled=false leaves metrics.serviceMonitor nothing to scrape. Set service.headless.enabled=true, or scrape the pods with metrics.podMonitor.enabled=true instead of metrics.serviceMonitor." $v.service.type) -}}
+{{- end -}}
 {{- $window := include "triton.durationSeconds" $v.metrics.rateWindow | float64 -}}
 {{- range $monitor := list "serviceMonitor" "podMonitor" -}}
 {{- $m := get $v.metrics $monitor -}}
