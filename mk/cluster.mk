@@ -9,7 +9,7 @@ CLUSTER_BIN_STAMP := .cluster-bin
 HPA_SYNC_PERIOD ?= 5s
 HPA_DOWNSCALE_STABILIZATION ?= 30s
 
-.PHONY: cluster-build cluster-up cluster-down cluster-status
+.PHONY: cluster-build cluster-up cluster-down cluster-status test-cluster fuzz-chart
 
 cluster-build: ## build the control plane's binaries (cold: tens of minutes on 2 cores; cached after)
 	@command -v go >/dev/null || { echo 'cluster-build needs Go 1.26+ (on polyglot machines; Debian 12'"'"'s golang-go is too old)' >&2; exit 1; }
@@ -28,3 +28,10 @@ cluster-status: ## is every component of the rehearsal cluster running
 
 # the suite's control-plane tests start their own cluster from these binaries
 test: cluster-build
+
+test-cluster: install cluster-build ## only the control-plane tests (tests/cluster: install, scheduling, rollout, drain, helm test, names)
+	$(PY) -m pytest -q tests/cluster
+
+FUZZ_EXAMPLES ?= 2000
+fuzz-chart: install cluster-build ## draw FUZZ_EXAMPLES new value sets from values.schema.json and install each with --dry-run=server
+	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/cluster/test_cluster_values_fuzz.py

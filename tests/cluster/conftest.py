@@ -17,6 +17,12 @@ from kubekit import Kube  # noqa: E402
 from tritonctl.cluster.controlplane import ControlPlane, Settings  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     plane = ControlPlane(Settings(state_dir=tmp_path_factory.mktemp("cluster") / "state"))

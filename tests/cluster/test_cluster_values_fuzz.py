@@ -1,0 +1,46 @@
+"""Every legal combination of values is admitted: values drawn from values.schema.json
+(hypothesis-jsonschema) are installed with `helm install --dry-run=server`, so the API server
+validates and admits every object. A draw may only fail by the chart's own refusal
+(_validate.tpl's "VALUES VALIDATION" block, whose messages are tested in tests/chart); a template
+that renders invalid YAML, a schema Helm disagrees with, or an object the API server refuses is
+a defect of the chart. The draw is derandomized in `make test` (the same examples every run);
+`make fuzz-chart FUZZ_EXAMPLES=2000` draws new ones."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis_jsonschema import from_schema
+from kubekit import CHART
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
+
+
+def test_values_drawn_from_the_schema_are_refused_only_by_the_chart_itself(kube, namespace, tmp_path):
+    values_file = tmp_path / "values.yaml"
+    outcomes = {"installed": 0, "refused by the chart": 0}
+
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
+              phases=[Phase.generate, Phase.shrink] if RANDOM else [Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(from_schema(SCHEMA))
+    def install_dry_run(values):
+        values_file.write_text(yaml.safe_dump(values))
+        result = kube.helm("install", "fuzz", str(CHART), "-n", namespace, "--dry-run=server", "-f",
+                           str(values_file), check=False, timeout=60)
+        if result.returncode == 0:
+            outcomes["installed"] += 1
+        elif "VALUES VALIDATION" in result.stderr:
+            outcomes["refused by the chart"] += 1
+        else:
+            raise AssertionError(f"helm install --dry-run=server failed outside the chart's own validation:\n"
+                                 f"{result.stderr.strip()[-2000:]}\nvalues:\n{json.dumps(values)[:3000]}")
+
+    install_dry_run()
+    # the draw reached the API server, not only the chart's refusals
+    assert outcomes["installed"] >= EXAMPLES // 4, outcomes
