@@ -22,11 +22,23 @@ help: ## list every target
 
 install: $(VENV)/.installed ## create .venv and install everything from the registries
 
-# torch is installed first and pinned: its CPU wheel is on disk; an unpinned torch pulls CUDA.
-$(VENV)/.installed: pyproject.toml
+# torch is installed first and pinned, by uv: PyPI's torch brings several GB of CUDA libraries, and
+# uv keeps one copy per machine in its cache (~/.cache/uv) and hard-links it into every venv that
+# pins the same release (.venv, .venv-peers, the Python peers' venvs). pip's own cache stays empty
+# here (the registry's answers are not cacheable), so every pip-installed venv downloaded it again.
+UV_PIN := uv==0.13.10
+UV := $(VENV)/bin/uv
+$(UV):
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q $(UV_PIN)
+
+# TORCH_INSTALL PYTHON PACKAGES: torch (and what is pinned with it) from uv's shared cache
+TORCH_INSTALL = $(UV) pip install -q --python
+
+$(VENV)/.installed: pyproject.toml | $(UV)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PIN)
+	$(TORCH_INSTALL) $(PY) $(TORCH_PIN)
 	$(PY) -m pip install -q -e '.[serve,examples,loadtest,chart,storage,dev,torchserve]' $(TORCH_PIN)
 	touch $@
 

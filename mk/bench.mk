@@ -1,6 +1,6 @@
 # Side-by-side serving benchmark (issue 6): our Triton vs TorchServe, Flask+gunicorn, in-process.
 # The peers live in their own venv so that TorchServe/Flask never touch the project's .venv;
-# torch is pinned there too (the CPU wheel; an unpinned torch pulls CUDA).
+# torch is pinned there too (the same torch==2.13.0 as .venv, hard-linked from uv's cache).
 PEERS_VENV ?= .venv-peers
 PEERS_PY := $(PEERS_VENV)/bin/python
 PEERS_PKGS := torchserve==0.12.0 torch-model-archiver==0.12.0 captum==0.9.0 flask gunicorn pyyaml 'numpy<2'
@@ -17,18 +17,20 @@ PEERS_ARGS ?=
 
 .PHONY: peers-install bench-peers
 
-peers-install: $(PEERS_VENV)/.installed $(foreach p,$(PY_PEERS),.venv-$(p)/.installed) ## venvs: .venv-peers (TorchServe 0.12.0, Flask, gunicorn), .venv-litserve, .venv-bentoml, .venv-rayserve; torch==2.13.0 (CPU) in each
+peers-install: $(PEERS_VENV)/.installed $(foreach p,$(PY_PEERS),.venv-$(p)/.installed) ## venvs: .venv-peers (TorchServe 0.12.0, Flask, gunicorn), .venv-litserve, .venv-bentoml, .venv-rayserve; torch==2.13.0 in each (one copy on disk, hard-linked by uv)
 
-.venv-%/.installed: mk/bench.mk
+.venv-%/.installed: mk/bench.mk | $(UV)
 	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install -q --upgrade pip
+	$(TORCH_INSTALL) .venv-$*/bin/python $(TORCH_PIN)
 	.venv-$*/bin/python -m pip install -q $(TORCH_PIN) $(PY_PEERS_COMMON) '$(PY_PEERS_PKGS_$*)'
 	touch $@
 
-$(PEERS_VENV)/.installed: mk/bench.mk
+$(PEERS_VENV)/.installed: mk/bench.mk | $(UV)
 	@mk/ensure-debian-packages.sh java openjdk-17-jre-headless  # TorchServe's frontend needs Java 11+
 	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_PY) -m pip install -q --upgrade pip
+	$(TORCH_INSTALL) $(PEERS_PY) $(TORCH_PIN)
 	$(PEERS_PY) -m pip install -q $(TORCH_PIN) $(PEERS_PKGS)
 	touch $@
 

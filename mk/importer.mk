@@ -13,10 +13,10 @@ vision-install: $(VISION_VENV)/.installed ## venv .venv-vision: tritonctl + Torc
 
 test: $(VISION_VENV)/.installed
 
-$(VISION_VENV)/.installed: pyproject.toml mk/importer.mk
+$(VISION_VENV)/.installed: pyproject.toml mk/importer.mk | $(UV)
 	@mk/ensure-debian-packages.sh java openjdk-17-jre-headless  # TorchServe's frontend needs Java 11+
 	test -x $(VISION_PY) || $(PYTHON) -m venv $(VISION_VENV)
 	$(VISION_PY) -m pip install -q --upgrade pip
-	$(VISION_PY) -m pip install -q $(VISION_PIN)
+	$(TORCH_INSTALL) $(VISION_PY) $(VISION_PIN)
 	$(VISION_PY) -m pip install -q -e '.[serve,torchserve]' torch-model-archiver==0.12.0 $(VISION_PIN)
 	touch $@
