@@ -16,15 +16,14 @@ cluster-build: ## build the control plane's binaries (cold: tens of minutes on 2
 	k8s/cluster/build.sh
 
 cluster-up: install cluster-build ## start etcd, the API server, controller manager, scheduler and kwok's GPU/MIG/CPU nodes on 127.0.0.1
-	CLUSTER_BIN=$$(k8s/cluster/build.sh) $(PY) -m tritonctl.cluster.controlplane up --state-dir $(CLUSTER_STATE) \
+	$(BIN)/tritonctl cluster up --state-dir $(CLUSTER_STATE) \
 	  --hpa-sync-period $(HPA_SYNC_PERIOD) --hpa-downscale-stabilization $(HPA_DOWNSCALE_STABILIZATION)
-	@echo "export KUBECONFIG=$(CURDIR)/$(CLUSTER_STATE)/kubeconfig PATH=$$(k8s/cluster/build.sh):\$$PATH"
 
 cluster-down: ## stop the rehearsal cluster and remove its state
-	$(PY) -m tritonctl.cluster.controlplane down --state-dir $(CLUSTER_STATE)
+	$(BIN)/tritonctl cluster down --state-dir $(CLUSTER_STATE)
 
 cluster-status: ## is every component of the rehearsal cluster running
-	$(PY) -m tritonctl.cluster.controlplane status --state-dir $(CLUSTER_STATE)
+	$(BIN)/tritonctl cluster status --state-dir $(CLUSTER_STATE)
 
 # the suite's control-plane tests start their own cluster from these binaries
 test: cluster-build

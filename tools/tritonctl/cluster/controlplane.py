@@ -20,7 +20,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -322,38 +321,3 @@ def _https_status(url: str) -> int:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m tritonctl.cluster.controlplane up|down|status [--state-dir DIR]`` (make cluster-up)."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="tritonctl cluster")
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--state-dir", default=os.environ.get("CLUSTER_STATE", ".cluster"))
-    parser.add_argument("--hpa-sync-period", default="5s")
-    parser.add_argument("--hpa-downscale-stabilization", default="30s")
-    args = parser.parse_args(argv)
-    plane = ControlPlane(Settings(state_dir=Path(args.state_dir), hpa_sync_period=args.hpa_sync_period,
-                                  hpa_downscale_stabilization=args.hpa_downscale_stabilization))
-    try:
-        if args.action == "up":
-            plane.up()
-        elif args.action == "down":
-            plane.down()
-        else:
-            info = plane.info
-            if info is None:
-                print(f"no cluster in {plane.state}")
-                return 1
-            for name, alive in info.running().items():
-                print(f"{name:<24} {'running' if alive else 'STOPPED'} (pid {info.pids[name]})")
-            print(f"server {info.server}\nkubeconfig {info.kubeconfig}")
-            return 0 if all(info.running().values()) else 1
-    except ClusterError as exc:
-        print(f"tritonctl cluster {args.action}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
