@@ -81,10 +81,7 @@ def test_grpc_connections_should_be_recycled_at_the_max_connection_age_the_chart
     import grpc
     from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-    repo = tmp_path / "repo"
-    (repo / "double" / "1").mkdir(parents=True)
-    (repo / "double" / "config.pbtxt").write_text(CONFIG)
-    (repo / "double" / "1" / "model.py").write_text(MODEL_PY)
+    repo = podkit.write_double_model(tmp_path / "repo")
     values = {**scenario_values["cpu-only-values"], "server": {**scenario_values["cpu-only-values"].get("server", {}),
               "grpcMaxConnectionAgeSeconds": 1, "grpcMaxConnectionAgeGraceSeconds": 1}}
     with podkit.start_chart_triton(render(values), repo, tmp_path, sandbox=False) as server:
