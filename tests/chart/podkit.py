@@ -18,7 +18,9 @@ user cannot enter (pyenv under /root): the image's Python is world-readable too.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -73,22 +75,51 @@ def quantity_bytes(q: str) -> int:
     return int(parse_quantity(q))
 
 
-def container_env(container: dict) -> dict[str, str]:
-    """The container's literal env (a value from a Secret or field has no local meaning: refused)."""
+def secret_data(objs: list[dict]) -> dict[tuple[str, str], str]:
+    """{(Secret name, key): decoded value} of the Secrets among the rendered objects."""
+    out = {}
+    for obj in objs:
+        if obj["kind"] == "Secret":
+            for key, value in (obj.get("data") or {}).items():
+                out[(obj["metadata"]["name"], key)] = base64.b64decode(value).decode()
+            for key, value in (obj.get("stringData") or {}).items():
+                out[(obj["metadata"]["name"], key)] = str(value)
+    return out
+
+
+def container_env(container: dict, objs: list[dict] = ()) -> dict[str, str]:
+    """The container's env as the kubelet gives it: literal values, and values of a
+    ``secretKeyRef`` read from a Secret among ``objs`` (the release's own). Any other source (a
+    Secret the release does not render, a field) has no local meaning: refused."""
+    secrets = secret_data(objs)
     env = {}
     for e in container.get("env") or []:
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        if ref and (ref["name"], ref["key"]) in secrets:
+            env[e["name"]] = secrets[(ref["name"], ref["key"])]
+            continue
         assert "value" in e, f"env {e['name']} comes from {list(e)}; run a scenario without it"
         env[e["name"]] = str(e["value"])
     return env
 
 
-def chart_args(container: dict, ports: dict[str, int], repository: str | None = None) -> list[str]:
-    """The rendered args with the ports (and, outside the sandbox, the repository path) replaced."""
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' expansion of command and args: ``$(VAR)`` becomes the value of a variable of
+    the container's env, an undefined one stays as written, ``$$`` is a literal ``$``."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+
+
+def chart_args(container: dict, ports: dict[str, int], repository: str | None = None,
+               env: dict[str, str] | None = None) -> list[str]:
+    """The rendered args, ``$(VAR)`` expanded from ``env`` (the container's, see container_env),
+    with the ports (and, outside the sandbox, the repository path) replaced."""
     replaced = {f"--{name}-port": str(port) for name, port in ports.items()}
     if repository is not None:
         replaced["--model-repository"] = repository
     out = []
     for arg in container["args"]:
+        arg = expand(arg, env or {})
         flag = arg.split("=", 1)[0]
         out.append(f"{flag}={replaced[flag]}" if flag in replaced else arg)
     return out
@@ -249,7 +280,8 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
     workdir.mkdir(parents=True, exist_ok=True)
     backends = launcher.prepare_backend_dir(workdir / "state", dist)
     env = launcher.server_env(dist, base={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-    env.update(container_env(container))
+    container_vars = container_env(container, objs)
+    env.update(container_vars)
     if sandbox:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True
@@ -259,7 +291,7 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
     for attempt in range(3):
         ports = dict(zip(("http", "grpc", "metrics"), free_ports(3)))
         if sandbox:
-            args = chart_args(container, ports)
+            args = chart_args(container, ports, env=container_vars)
             command = [str(dist.binary), *args, f"--backend-directory={BACKENDS_MOUNT}"]
             staging = workdir / "pod"
             (staging / "root").mkdir(parents=True, exist_ok=True)
@@ -268,7 +300,7 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
             (staging / "sandbox.sh").write_text(script)
             argv = ["unshare", "--mount", "--propagation", "private", "bash", str(staging / "sandbox.sh")]
         else:
-            args = chart_args(container, ports, repository=str(repository))
+            args = chart_args(container, ports, repository=str(repository), env=container_vars)
             argv = [str(dist.binary), *args, f"--backend-directory={backends}"]
         log = workdir / "triton.log"
         with log.open("w") as out:

@@ -33,8 +33,26 @@ def triton(tmp_path_factory, render, scenario_values):
     tmp = tmp_path_factory.mktemp("triton")
     repo = tmp / "repo"
     podkit.write_double_model(repo)
-    with podkit.start_chart_triton(render(scenario_values["cpu-only-values"]), repo, tmp, sandbox=False) as server:
-        yield {"base": f"http://{server.http}", "ports": server.ports, "args": server.args, "log": server.log}
+    objs = render(scenario_values["cpu-only-values"])
+    with podkit.start_chart_triton(objs, repo, tmp, sandbox=False) as server:
+        yield {"base": f"http://{server.http}", "ports": server.ports, "args": server.args, "log": server.log,
+               "objs": objs}
+
+
+def smoke_env(triton, pod: dict | None = None) -> dict:
+    """The helm test pod's env (the release's own Pod unless another render's is given) as the
+    kubelet gives it: the key read from the server's Secret (the Secret outlives upgrades, so a
+    later render's test pod gets the same one), pointed at the local server."""
+    pod = pod or next(o for o in triton["objs"] if o["kind"] == "Pod")
+    env = podkit.container_env(pod["spec"]["containers"][0], triton["objs"])
+    env.update(TRITON_HOST="localhost", HTTP_PORT=str(triton["ports"]["http"]),
+               GRPC_PORT=str(triton["ports"]["grpc"]), TIMEOUT_SECONDS="30")
+    return env
+
+
+def run_smoke_script(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(helm_engine.CHART / "files" / "smoke_test.py")],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_args(triton):
@@ -43,12 +61,44 @@ def test_the_probe_paths_should_answer_200_on_a_triton_started_with_the_chart_ar
 
 
 def test_the_helm_test_script_should_pass_against_a_real_triton(triton):
-    env = {**os.environ, "TRITON_HOST": "localhost", "HTTP_PORT": str(triton["ports"]["http"]),
-           "GRPC_PORT": str(triton["ports"]["grpc"]), "TIMEOUT_SECONDS": "30"}
-    proc = subprocess.run([sys.executable, str(helm_engine.CHART / "files" / "smoke_test.py")],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = run_smoke_script(smoke_env(triton))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "grpc: double -> y" in proc.stdout and "http: double -> y" in proc.stdout
+
+
+def test_the_helm_test_script_without_the_key_should_be_refused_by_the_restricted_repository_api(triton):
+    """The negative control: the script passes above because it sends the key, not by chance."""
+    proc = run_smoke_script({**smoke_env(triton), "RESTRICTED_API_KEY": ""})
+    assert proc.returncode != 0
+    assert "restricted" in proc.stdout + proc.stderr
+
+
+def test_the_restricted_apis_should_answer_only_requests_that_carry_the_key(triton):
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    container = next(o for o in triton["objs"] if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = podkit.container_env(container, triton["objs"])
+    flag = next(a for a in podkit.chart_args(container, triton["ports"], env=env) if a.startswith("--http-restricted-api="))
+    header, key = flag.split(":", 1)[1].split("=", 1)  # <apis>:<header>=<key>, the key expanded from the Secret
+
+    def index(headers):
+        request = urllib.request.Request(f"{triton['base']}/v2/repository/index", data=b"{}", method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert index({}) == 403
+    assert index({header: "not-the-key"}) == 403
+    assert index({header: key}) == 200
+    assert get(f"{triton['base']}/v2/models/double")[0] == 200  # metadata stays open
+    client = grpcclient.InferenceServerClient(f"localhost:{triton['ports']['grpc']}")
+    with pytest.raises(InferenceServerException, match="restricted"):
+        client.get_model_repository_index()
+    assert client.get_model_repository_index(headers={f"triton-grpc-protocol-{header}": key}) is not None
+    assert client.is_server_ready()  # health stays open
 
 
 def test_every_non_gpu_metric_the_chart_queries_should_be_exposed_by_triton(triton, render, scenario_values):
@@ -66,10 +116,7 @@ def test_every_non_gpu_metric_the_chart_queries_should_be_exposed_by_triton(trit
 def test_the_helm_test_script_should_send_the_inputs_given_in_values(triton, render):
     pod = next(o for o in render({"tests": {"model": "double", "inputs": [
         {"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}}) if o["kind"] == "Pod")
-    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
-    env.update(TRITON_HOST="localhost", HTTP_PORT=str(triton["ports"]["http"]), GRPC_PORT=str(triton["ports"]["grpc"]))
-    proc = subprocess.run([sys.executable, str(helm_engine.CHART / "files" / "smoke_test.py")],
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    proc = run_smoke_script(smoke_env(triton, pod))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "http: double -> y" in proc.stdout
 

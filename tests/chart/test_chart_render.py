@@ -114,7 +114,7 @@ def test_the_default_render_should_have_exactly_the_core_objects(render):
 
     assert kinds(render({})) == sorted([
         "ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "PodDisruptionBudget",
-        "Pod", "Service", "Service", "ServiceAccount"])
+        "Pod", "Secret", "Service", "Service", "ServiceAccount"])
 
 
 @pytest.mark.parametrize("scenario", ALL)

@@ -39,11 +39,16 @@ def test_a_named_model_should_be_the_only_candidate():
 
 def test_without_a_model_every_ready_model_should_be_a_candidate_in_index_order():
     class Index:
-        def get_model_repository_index(self):
+        sent = None
+
+        def get_model_repository_index(self, headers=None):
+            self.sent = headers
             return [{"name": "a", "version": "1", "state": "READY"}, {"name": "b", "state": "UNAVAILABLE"},
                     {"name": "c", "version": "2", "state": "READY"}]
 
-    assert smoke.candidates(Index(), "", "") == [("a", "1"), ("c", "2")]
+    index = Index()
+    assert smoke.candidates(index, "", "", {"triton-admin-key": "k"}) == [("a", "1"), ("c", "2")]
+    assert index.sent == {"triton-admin-key": "k"}  # the index is a restricted (model-repository) API
 
 
 def test_given_inputs_should_use_the_data_from_values_and_encode_bytes():
@@ -53,3 +58,12 @@ def test_given_inputs_should_use_the_data_from_values_and_encode_bytes():
     assert inputs["x"][1].tolist() == [[1.0, 2.0]] and inputs["x"][1].dtype == np.float32
     assert inputs["IMAGE"][1].tolist() == [[b"abc"]]
     assert inputs["z"][1].shape == (3,) and inputs["z"][1].dtype == np.int32
+
+
+def test_the_restricted_api_key_should_go_in_the_http_header_and_the_prefixed_grpc_metadata(monkeypatch):
+    """Triton reads HTTP header <key> and gRPC metadata triton-grpc-protocol-<key> (its docs)."""
+    monkeypatch.setenv("RESTRICTED_API_HEADER", "triton-admin-key")
+    monkeypatch.setenv("RESTRICTED_API_KEY", "k3y")
+    assert smoke.restricted_api_headers() == ({"triton-admin-key": "k3y"}, {"triton-grpc-protocol-triton-admin-key": "k3y"})
+    monkeypatch.delenv("RESTRICTED_API_KEY")
+    assert smoke.restricted_api_headers() == ({}, {})

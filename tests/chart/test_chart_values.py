@@ -219,7 +219,10 @@ def test_s3_with_irsa_should_let_triton_read_the_bucket_with_no_keys_anywhere(re
     sa = find(objs, "ServiceAccount")
     assert sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/triton-model-reader"
     assert "model-repository" not in volumes_of(objs) and "PersistentVolumeClaim" not in kinds(objs)
-    assert not any(o["kind"] == "Secret" for o in objs)
+    # the one Secret is the restricted APIs' key (server.restrictedApis), no cloud credential
+    secrets = [o for o in objs if o["kind"] == "Secret"]
+    assert [s["metadata"]["name"] for s in secrets] == [env["TRITON_ADMIN_KEY"]["valueFrom"]["secretKeyRef"]["name"]]
+    assert list(secrets[0]["data"]) == [env["TRITON_ADMIN_KEY"]["valueFrom"]["secretKeyRef"]["key"]]
 
 
 def test_s3_with_an_existing_secret_should_reference_its_keys_not_copy_them(render):
@@ -315,6 +318,81 @@ def test_extra_env_volumes_and_mounts_should_be_appended(render):
                    "extraVolumeMounts": [{"name": "x", "mountPath": "/x"}]})
     assert env_of(triton_container(objs))["A"]["value"] == "1"
     assert "x" in volumes_of(objs) and mounts_of(triton_container(objs))["x"]["mountPath"] == "/x"
+
+
+# ------------------------------------------------------------------ restricted APIs
+
+# Triton's syntax ("Limit Endpoint Access" in Triton's inference protocols guide):
+#   --http-restricted-api=<api>,<api>,...:<key>=<value>       HTTP requests carry header <key>
+#   --grpc-restricted-protocol=<api>,<api>,...:<key>=<value>  gRPC calls carry triton-grpc-protocol-<key>
+RESTRICTION_FLAGS = ("--http-restricted-api", "--grpc-restricted-protocol")
+
+
+def restrictions(container) -> dict:
+    """{flag: (set of APIs, header key, value)} of the container's restricted-API flags."""
+    out = {}
+    for arg in container["args"]:
+        flag, _, rest = arg.partition("=")
+        if flag in RESTRICTION_FLAGS:
+            apis, _, setting = rest.partition(":")
+            key, _, value = setting.partition("=")
+            assert flag not in out, f"{flag} given twice"
+            out[flag] = (set(apis.split(",")), key, value)
+    return out
+
+
+def key_reference(container, value: str) -> dict:
+    """The secretKeyRef behind a `$(VAR)` value: the kubelet expands it from the container's env."""
+    import re
+
+    var = re.fullmatch(r"\$\((\w+)\)", value)
+    assert var, f"the key {value!r} is written in the spec instead of coming from a Secret"
+    return env_of(container)[var.group(1)]["valueFrom"]["secretKeyRef"]
+
+
+def secret_value(objs, ref: dict) -> str:
+    import base64
+
+    return base64.b64decode(find(objs, "Secret", ref["name"])["data"][ref["key"]]).decode()
+
+
+def test_the_repository_and_shared_memory_apis_should_need_a_key_from_a_chart_made_secret_by_default(render):
+    objs = render({})
+    c = triton_container(objs)
+    found = restrictions(c)
+    assert set(found) == set(RESTRICTION_FLAGS)
+    (http_apis, http_key, http_value), (grpc_apis, grpc_key, grpc_value) = found[RESTRICTION_FLAGS[0]], found[RESTRICTION_FLAGS[1]]
+    for apis in (http_apis, grpc_apis):
+        assert {"model-repository", "shared-memory"} <= apis  # load/unload, shared-memory registration
+        assert not {"health", "inference"} & apis  # the probes and the clients keep working without it
+    assert http_key == grpc_key and http_value == grpc_value
+    ref = key_reference(c, http_value)
+    key = secret_value(objs, ref)
+    assert len(key) >= 32
+    assert key not in yaml.safe_dump_all([o for o in objs if o["kind"] != "Secret"])  # only in its Secret
+
+
+def test_restricted_apis_and_header_should_follow_the_values(render):
+    c = triton_container(render({"server": {"restrictedApis": {"apis": ["model-repository", "inference"], "header": "ops-key"}}}))
+    for apis, key, _ in restrictions(c).values():
+        assert apis == {"model-repository", "inference"} and key == "ops-key"
+
+
+def test_an_existing_secret_should_hold_the_key_and_the_chart_make_none(render):
+    objs = render({"server": {"restrictedApis": {"existingSecret": "ops-keys", "secretKey": "triton"}}})
+    assert "Secret" not in kinds(objs)
+    c = triton_container(objs)
+    for _, _, value in restrictions(c).values():
+        assert key_reference(c, value) == {"name": "ops-keys", "key": "triton"}
+    pod_env = env_of(find(objs, "Pod")["spec"]["containers"][0])
+    assert pod_env["RESTRICTED_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "ops-keys", "key": "triton"}
+
+
+def test_no_restricted_apis_should_render_no_flag_no_secret_and_no_key(render):
+    objs = render({"server": {"restrictedApis": {"apis": []}}})
+    assert restrictions(triton_container(objs)) == {}
+    assert "Secret" not in kinds(objs)
+    assert "RESTRICTED_API_KEY" not in env_of(find(objs, "Pod")["spec"]["containers"][0])
 
 
 # ------------------------------------------------------------------ shm and the Python backend
@@ -789,6 +867,26 @@ def test_helm_test_should_run_a_smoke_inference_from_the_sdk_image(render):
     script = find(objs, "ConfigMap", "triton-test")["data"]["smoke_test.py"]
     assert "tritonclient.grpc" in script and "tritonclient.http" in script
     assert "Pod" not in kinds(render({"tests": {"enabled": False}}))
+
+
+def test_the_helm_test_pod_should_send_the_header_with_the_servers_key(render):
+    objs = render({})
+    _, header, value = restrictions(triton_container(objs))["--http-restricted-api"]
+    env = env_of(find(objs, "Pod")["spec"]["containers"][0])
+    assert env["RESTRICTED_API_HEADER"]["value"] == header
+    assert env["RESTRICTED_API_KEY"]["valueFrom"]["secretKeyRef"] == key_reference(triton_container(objs), value)
+
+
+def test_notes_should_send_the_key_to_the_restricted_repository_index(render):
+    objs = render({})
+    _, header, value = restrictions(triton_container(objs))["--http-restricted-api"]
+    ref = key_reference(triton_container(objs), value)
+    notes = render({}, raw=True)["triton/templates/NOTES.txt"]
+    index = next(line for line in notes.splitlines() if "/v2/repository/index" in line)
+    assert f'-H "{header}: $TRITON_ADMIN_KEY"' in index
+    assert f"kubectl -n triton get secret {ref['name']} -o jsonpath='{{.data.{ref['key']}}}' | base64 -d" in notes
+    open_notes = render({"server": {"restrictedApis": {"apis": []}}}, raw=True)["triton/templates/NOTES.txt"]
+    assert "TRITON_ADMIN_KEY" not in open_notes and "/v2/repository/index" in open_notes
 
 
 @pytest.mark.parametrize("values, expected", [

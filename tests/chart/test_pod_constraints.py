@@ -66,12 +66,21 @@ def _in_pod(pod, script: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30)
 
 
+def admin_headers(pod) -> dict[str, str]:
+    """The header of the restricted APIs (the repository index is one), with the key podkit
+    expanded from the chart's Secret into the --http-restricted-api=<apis>:<header>=<key> arg."""
+    flag = next(a for a in pod.args if a.startswith("--http-restricted-api="))
+    header, key = flag.split(":", 1)[1].split("=", 1)
+    return {header: key}
+
+
 def test_every_model_of_the_example_repository_should_load_under_the_pod_constraints(pod):
     from tritonctl import client as tc
 
     c = tc.make_client(pod.http, "http")
     try:
-        index = {m["name"]: m.get("state") for m in tc.repository_index(c)}
+        index = {m["name"]: m.get("state")
+                 for m in tc.call("repository index", c.get_model_repository_index, headers=admin_headers(pod))}
     finally:
         c.close()
     assert index == {m: "READY" for m in ("digits", "digits_torchscript", "digits_preprocess",

@@ -5,7 +5,8 @@ repository index and each ready model's metadata, then sends random valid data t
 ready model whose inputs are numeric; so it works with any repository.
 
 Environment: TRITON_HOST, HTTP_PORT, GRPC_PORT, TEST_MODEL, TEST_MODEL_VERSION, TEST_INPUTS (JSON list
-of {name, datatype, shape, data}), TIMEOUT_SECONDS.
+of {name, datatype, shape, data}), TIMEOUT_SECONDS, and RESTRICTED_API_HEADER with RESTRICTED_API_KEY
+when the release restricts Triton APIs (server.restrictedApis): every call then carries the key.
 """
 
 from __future__ import annotations
@@ -66,11 +67,20 @@ def given_inputs(specs):
     return out
 
 
-def wait_ready(client, timeout):
+def restricted_api_headers():
+    """({HTTP header: key}, {gRPC metadata: key}) for the APIs the release restricts; Triton
+    checks HTTP header <header> and gRPC metadata triton-grpc-protocol-<header>. Empty when none."""
+    header, key = os.environ.get("RESTRICTED_API_HEADER", ""), os.environ.get("RESTRICTED_API_KEY", "")
+    if not (header and key):
+        return {}, {}
+    return {header: key}, {f"triton-grpc-protocol-{header}": key}
+
+
+def wait_ready(client, timeout, headers=None):
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if client.is_server_ready():
+            if client.is_server_ready(headers=headers):
                 return
         except Exception:  # connection refused while the Service has no ready pod yet
             pass
@@ -79,20 +89,20 @@ def wait_ready(client, timeout):
         time.sleep(2)
 
 
-def candidates(http_client, model, version):
+def candidates(http_client, model, version, headers=None):
     if model:
         return [(model, version)]
-    index = http_client.get_model_repository_index()
+    index = http_client.get_model_repository_index(headers=headers)
     return [(m["name"], m.get("version", "")) for m in index if m.get("state") == "READY"]
 
 
-def infer(module, client, model, version, inputs):
+def infer(module, client, model, version, inputs, headers=None):
     tensors = []
     for name, (datatype, data) in inputs.items():
         t = module.InferInput(name, list(data.shape), datatype)
         t.set_data_from_numpy(data)
         tensors.append(t)
-    result = client.infer(model, tensors, model_version=version or "")
+    result = client.infer(model, tensors, model_version=version or "", headers=headers)
     response = result.get_response()
     outputs = response["outputs"] if isinstance(response, dict) else response.outputs
     return [o["name"] if isinstance(o, dict) else o.name for o in outputs]
@@ -110,21 +120,26 @@ def main() -> int:
     timeout = int(os.environ.get("TIMEOUT_SECONDS", "120"))
     specs = json.loads(os.environ.get("TEST_INPUTS") or "[]")
 
+    http_headers, grpc_headers = restricted_api_headers()
+
     http = httpclient.InferenceServerClient(http_url)
     grpc = grpcclient.InferenceServerClient(grpc_url)
-    wait_ready(http, timeout)
+    wait_ready(http, timeout, http_headers)
     print(f"ready: http://{http_url}/v2/health/ready and grpc://{grpc_url}")
+    if http_headers:
+        print(f"restricted APIs: sending the key as {', '.join([*http_headers, *grpc_headers])}")
 
-    for name, ver in candidates(http, model, version):
+    for name, ver in candidates(http, model, version, http_headers):
         if specs:
             inputs = given_inputs(specs)
         else:
-            inputs = random_inputs(http.get_model_metadata(name, model_version=ver or ""))
+            inputs = random_inputs(http.get_model_metadata(name, model_version=ver or "", headers=http_headers))
         if inputs is None:
             print(f"skip {name}: non-numeric input (set tests.model and real data to test it)")
             continue
-        for label, module, client in (("grpc", grpcclient, grpc), ("http", httpclient, http)):
-            outputs = infer(module, client, name, ver, inputs)
+        for label, module, client, headers in (("grpc", grpcclient, grpc, grpc_headers),
+                                               ("http", httpclient, http, http_headers)):
+            outputs = infer(module, client, name, ver, inputs, headers)
             print(f"{label}: {name} -> {', '.join(outputs)}")
         print("smoke inference passed")
         return 0

@@ -119,6 +119,24 @@ every port it lists outside the cluster, so there it carries the serving ports o
 triton-metrics: "true"
 {{- end -}}
 
+{{/*
+The Secret holding the key of the restricted Triton APIs (server.restrictedApis): the user's, or
+the chart's <fullname>-admin-key. Triton gets the key as $(TRITON_ADMIN_KEY), expanded by the kubelet.
+*/}}
+{{- define "triton.adminKeySecretName" -}}
+{{- default (include "triton.suffixed" (list . "admin-key")) .Values.server.restrictedApis.existingSecret -}}
+{{- end -}}
+
+{{/* An env entry with the key of the restricted APIs. Usage: include "triton.adminKeyEnv" (list . "TRITON_ADMIN_KEY") */}}
+{{- define "triton.adminKeyEnv" -}}
+{{- $ctx := index . 0 -}}
+- name: {{ index . 1 }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "triton.adminKeySecretName" $ctx }}
+      key: {{ $ctx.Values.server.restrictedApis.secretKey | quote }}
+{{- end -}}
+
 {{/* The Triton container release (yy.mm): from image.tag when it starts with one, else appVersion. */}}
 {{- define "triton.release" -}}
 {{- $m := regexFind "^[0-9]{2}\\.[0-9]{2}" (.Values.image.tag | default "") -}}

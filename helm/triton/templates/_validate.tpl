@@ -78,6 +78,9 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if and $v.server.loadModels (ne $v.server.modelControlMode "explicit") -}}
 {{- $msgs = append $msgs (printf "server.loadModels is only used with server.modelControlMode=explicit (it is %s). Set server.modelControlMode=explicit, or clear server.loadModels." $v.server.modelControlMode) -}}
 {{- end -}}
+{{- if and (has "health" $v.server.restrictedApis.apis) (or $v.probes.startup.enabled $v.probes.readiness.enabled $v.probes.liveness.enabled) -}}
+{{- $msgs = append $msgs "server.restrictedApis.apis lists health, but the kubelet's probes call /v2/health/ready and /v2/health/live without the key (an httpGet probe only sends headers written in the pod spec, which would publish the key), so the pod would never become ready. Remove health from server.restrictedApis.apis, or disable probes.startup, probes.readiness and probes.liveness." -}}
+{{- end -}}
 {{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) -}}
 {{- $need := add $v.lifecycle.preStopSleepSeconds $v.server.exitTimeoutSeconds -}}
 {{- if lt (int $v.terminationGracePeriodSeconds) (int $need) -}}
