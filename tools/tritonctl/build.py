@@ -141,6 +141,8 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
 
     module = sources.load_module(m, spec)
     example = _example_inputs(m) if module is not None else None
+    if module is not None:  # a model that fails on its declared inputs is not the exporters' problem
+        parity.eager_outputs(m, parity.torch_runner(module), [t.numpy() for t in example], module)
     runners = {}
     paths = {}
     for item in items:
@@ -155,7 +157,7 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
         eager = parity.torch_runner(module)
     else:  # an ONNX source has no eager reference: the checker and a shape-checked smoke run prove it
         eager, runners = runners.pop("onnx"), {}
-    reports = {r.format: r for r in parity.run(m, eager, runners)}
+    reports = {r.format: r for r in parity.run(m, eager, runners, module=module)}
     metrics = getattr(module, "metrics", None) or {}
     for item in items:
         rep = reports.get(item.fmt)

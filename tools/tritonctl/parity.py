@@ -12,11 +12,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tritonctl.errors import ShapeError, ToleranceError
-from tritonctl.spec import ModelSpec
+from tritonctl.errors import ExportError, ShapeError, ToleranceError
+from tritonctl.spec import ModelSpec, TensorSpec
 
 # What every exporter unit returns (tritonctl.exporters): numpy inputs in, numpy outputs out.
 Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+#: [low, high) that integer inputs without `values:` in models.yaml are drawn from (docs/models-yaml.md)
+DEFAULT_INT_VALUES = (0, 10)
 
 
 @dataclass
@@ -65,10 +68,94 @@ def random_inputs(m: ModelSpec, batch: int, setting: int, rng: np.random.Generat
         elif t.dtype == "bool":
             a = rng.integers(0, 2, shape).astype(bool)
         else:
-            low, high = t.values or (0, 10)
-            a = rng.integers(int(low), int(high), shape).astype(t.dtype)
+            low, high = int_values(t)
+            a = rng.integers(low, high, shape).astype(t.dtype)
         arrays.append(a)
     return arrays
+
+
+def int_values(t: TensorSpec) -> tuple[int, int]:
+    """[low, high) an integer input's random values are drawn from: its `values:`, else the default."""
+    low, high = t.values or DEFAULT_INT_VALUES
+    return int(low), int(high)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _runs(eager: Runner, inputs: list[np.ndarray]) -> bool:
+    try:
+        eager(inputs)
+    except Exception:
+        return False
+    return True
+
+
+def _with(inputs: list[np.ndarray], i: int, array: np.ndarray) -> list[np.ndarray]:
+    return inputs[:i] + [array] + inputs[i + 1 :]
+
+
+def _failing_embedding(module, eager: Runner, inputs: list[np.ndarray]):
+    """(name, nn.Embedding) the inputs fail in (the last one entered), or None."""
+    import torch
+
+    if module is None or isinstance(module, torch.jit.ScriptModule):
+        return None  # a TorchScript module takes no hooks
+    entered: list = []
+    hooks = [
+        sub.register_forward_pre_hook(lambda mod, args, name=name: entered.append((name, mod)))
+        for name, sub in module.named_modules()
+        if isinstance(sub, torch.nn.Embedding)
+    ]
+    try:
+        _runs(eager, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return entered[-1] if entered else None
+
+
+def explain_eager_failure(m: ModelSpec, eager: Runner, inputs: list[np.ndarray], exc: Exception, module=None) -> ExportError:
+    """Why eager PyTorch fails on random inputs drawn from the declared ones, as one line naming
+    the input and the models.yaml field to fix: integer ids out of range (`values:`), else the
+    declared inputs in general. A cause is proven by running the model again with that one input
+    replaced by zeros, never guessed from the error text."""
+    cause = f"{type(exc).__name__}: {_first_line(exc)}"
+    for i, t in enumerate(m.inputs):
+        if t.dtype in ("bool", "bfloat16") or t.dtype.startswith("float"):
+            continue
+        if _runs(eager, _with(inputs, i, np.zeros_like(inputs[i]))):
+            low, high = int_values(t)
+            drawn = (
+                f"drawn from its values: [{low}, {high})" if t.values
+                else f"drawn from [{low}, {high}) (the default of an integer input without values:)"
+            )
+            fix = f"set inputs.{t.name}.values: [low, high) in models.yaml to the ids the model takes"
+            where = ""
+            found = _failing_embedding(module, eager, inputs)
+            if found:
+                name, emb = found
+                where = f"; they index {name or 'the model'} = {emb} (valid ids 0..{emb.num_embeddings - 1})"
+                fix = f"set inputs.{t.name}.values: [0, {emb.num_embeddings}] in models.yaml (low included, high excluded)"
+            return ExportError(
+                f"model '{m.name}': input '{t.name}' holds ids out of range for the model ({cause}): the parity "
+                f"gate's random ids were {drawn}{where}; fix: {fix}"
+            )
+    shapes = ", ".join(f"{t.name} {t.dtype} {list(a.shape)}" for t, a in zip(m.inputs, inputs))
+    return ExportError(
+        f"model '{m.name}': eager PyTorch fails on random inputs as models.yaml declares them ({shapes}) "
+        f"({cause}); fix inputs (names, order, dtype, shape, values) in models.yaml or the model"
+    )
+
+
+def eager_outputs(m: ModelSpec, eager: Runner, inputs: list[np.ndarray], module=None) -> list[np.ndarray]:
+    """``eager(inputs)``; a failure is explained by ``explain_eager_failure``."""
+    try:
+        return eager(inputs)
+    except Exception as exc:
+        raise explain_eager_failure(m, eager, inputs, exc, module) from exc
 
 
 def _compare(report: OutputParity, got: np.ndarray, want: np.ndarray, case: str) -> None:
@@ -112,8 +199,9 @@ def check_declared_shapes(m: ModelSpec, outputs: Sequence[np.ndarray], batch: in
             )
 
 
-def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0) -> list[FormatParity]:
-    """Run every case through eager and every exported runner; return one report per format."""
+def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0, module=None) -> list[FormatParity]:
+    """Run every case through eager and every exported runner; return one report per format.
+    ``module``: the eager nn.Module behind ``eager``, to name the embedding bad ids fail in."""
     rng = np.random.default_rng(seed)
     reports = {
         fmt: FormatParity(
@@ -129,7 +217,7 @@ def run(m: ModelSpec, eager: Runner, exported: dict[str, Runner], seed: int = 0)
     for batch, setting in cases(m):
         inputs = random_inputs(m, batch, setting, rng)
         case = f"batch {batch or '-'}, shapes {[list(a.shape) for a in inputs]}"
-        want = eager(inputs)
+        want = eager_outputs(m, eager, inputs, module)
         check_declared_shapes(m, want, batch)
         for fmt, runner in exported.items():
             reports[fmt].cases.append(case)

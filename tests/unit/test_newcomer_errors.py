@@ -1,0 +1,116 @@
+"""A newcomer's first model and the mistakes people make with it: each bad input is one line that
+names the model, the field of models.yaml (or the file) and the real cause, never the exporter's
+"replace the op" advice for a problem that is not the exporter's.
+
+The newcomer's model: a 16-float feature vector plus an int64 category id that goes into an
+``nn.Embedding(5, 4)``, then an MLP; saved as a ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tritonctl import build, spec as spec_mod
+from tritonctl.errors import ExportError, TritonctlError
+
+_ids = itertools.count()
+
+#: the number of categories the fixture's embedding has: valid ids are 0..CATEGORIES-1
+CATEGORIES = 5
+
+NEWBIE_PY = f'''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding({CATEGORIES}, 4)
+        self.mlp = nn.Sequential(nn.Linear(16 + 4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, features, category):
+        return self.mlp(torch.cat([features, self.embed(category).flatten(1)], dim=1))
+'''
+
+
+def newbie_project(tmp_path: Path, *, category: dict | None = None, source: dict | None = None, **model) -> tuple[Path, str]:
+    """The newcomer's project: `<pkg>/newbie.py`, its weights as a state_dict in net.pt, models.yaml."""
+    import torch
+
+    pkg = f"newbie_{next(_ids)}_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / pkg).mkdir()
+    (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / pkg / "newbie.py").write_text(textwrap.dedent(NEWBIE_PY))
+    namespace: dict = {}
+    exec(textwrap.dedent(NEWBIE_PY), namespace)
+    torch.manual_seed(0)
+    torch.save(namespace["Net"]().state_dict(), tmp_path / "net.pt")
+    entry = {
+        "name": "newbie",
+        "source": source or {"checkpoint": "net.pt", "class": f"{pkg}.newbie:Net"},
+        "inputs": [
+            {"name": "features", "dtype": "float32", "shape": [16]},
+            {"name": "category", "dtype": "int64", "shape": [1], **(category or {})},
+        ],
+        "outputs": [{"name": "scores", "dtype": "float32", "shape": [3]}],
+        "formats": ["onnx", "torchscript"],
+        "max_batch_size": 4,
+        **model,
+    }
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump({"repository": "repo", "models": [entry]}, sort_keys=False))
+    return tmp_path / "models.yaml", pkg
+
+
+def build_error(path: Path) -> str:
+    with pytest.raises(TritonctlError) as exc:
+        build.build(spec_mod.load(path))
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. an integer input that indexes an embedding
+# ---------------------------------------------------------------------------------------------
+def test_embedding_ids_beyond_the_default_range_name_the_inputs_values_field(tmp_path):
+    path, _ = newbie_project(tmp_path)
+    msg = build_error(path)
+    assert "model 'newbie'" in msg
+    assert "inputs.category.values" in msg
+    assert "out of range" in msg
+    assert "replace the op" not in msg
+    # the embedding it indexes and the range that fits it
+    assert f"Embedding({CATEGORIES}, 4)" in msg and f"values: [0, {CATEGORIES}]" in msg
+    assert not (tmp_path / "repo").exists()
+
+
+def test_the_message_names_the_range_that_was_drawn_from_the_users_values(tmp_path):
+    path, _ = newbie_project(tmp_path, category={"values": [0, 7]})
+    msg = build_error(path)
+    assert "inputs.category.values" in msg and "[0, 7)" in msg
+
+
+def test_the_default_range_in_the_message_is_the_one_docs_models_yaml_documents(tmp_path):
+    path, _ = newbie_project(tmp_path)
+    msg = build_error(path)
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "models-yaml.md").read_text()
+
+
+    documented = re.search(r"integer inputs\s+are\s+drawn\s+from\s+`\[(\d+), (\d+)\)`", docs)
+    assert documented, "docs/models-yaml.md states the default integer range"
+    assert f"[{documented[1]}, {documented[2]})" in msg
+
+
+def test_values_that_fit_the_embedding_let_the_build_pass(tmp_path):
+    path, _ = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    build.build(spec_mod.load(path))
+    record = json.loads((tmp_path / "repo" / "newbie" / "1" / "build.json").read_text())
+    assert record["parity"]["ok"] is True
