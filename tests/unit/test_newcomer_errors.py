@@ -114,3 +114,25 @@ def test_values_that_fit_the_embedding_let_the_build_pass(tmp_path):
     build.build(spec_mod.load(path))
     record = json.loads((tmp_path / "repo" / "newbie" / "1" / "build.json").read_text())
     assert record["parity"]["ok"] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. a declared dtype the model does not take
+# ---------------------------------------------------------------------------------------------
+def test_a_float_dtype_for_an_embedding_id_is_a_dtype_mismatch_naming_input_declared_and_expected(tmp_path):
+    path, _ = newbie_project(tmp_path, category={"dtype": "float32", "values": [0, CATEGORIES]})
+    msg = build_error(path)
+    assert "model 'newbie'" in msg
+    assert "inputs.category.dtype is float32" in msg
+    assert "takes int64" in msg and "inputs.category.dtype: int64" in msg
+    assert "replace the op" not in msg and "out of range" not in msg
+
+
+def test_a_float64_feature_vector_into_float32_weights_is_a_dtype_mismatch(tmp_path):
+    path, _ = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    text = path.read_text().replace("name: features\n    dtype: float32", "name: features\n    dtype: float64")
+    assert text != path.read_text()
+    path.write_text(text)
+    msg = build_error(path)
+    assert "inputs.features.dtype is float64" in msg and "takes float32" in msg
+    assert "inputs.features.dtype: float32" in msg

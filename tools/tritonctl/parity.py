@@ -117,11 +117,20 @@ def _failing_embedding(module, eager: Runner, inputs: list[np.ndarray]):
     return entered[-1] if entered else None
 
 
+def _other_dtypes(declared: str) -> list[str]:
+    """The dtypes to try instead of the declared one: its own kind first (float64 -> float32 before
+    int64, since an integer tensor may be promoted where a float64 one is refused), the common first."""
+    common = ["float32", "float64", "float16"], ["int64", "int32"]
+    same, other = common if declared.startswith("float") or declared == "bfloat16" else common[::-1]
+    return [d for d in same + other + ["bool"] if d != declared]
+
+
 def explain_eager_failure(m: ModelSpec, eager: Runner, inputs: list[np.ndarray], exc: Exception, module=None) -> ExportError:
     """Why eager PyTorch fails on random inputs drawn from the declared ones, as one line naming
-    the input and the models.yaml field to fix: integer ids out of range (`values:`), else the
-    declared inputs in general. A cause is proven by running the model again with that one input
-    replaced by zeros, never guessed from the error text."""
+    the input and the models.yaml field to fix: integer ids out of range (`values:`), a declared
+    dtype the model does not take (`dtype:`), else the declared inputs in general. Each cause is
+    proven by running the model again with that one input replaced by zeros (of its own dtype,
+    then of another), never guessed from the error text."""
     cause = f"{type(exc).__name__}: {_first_line(exc)}"
     for i, t in enumerate(m.inputs):
         if t.dtype in ("bool", "bfloat16") or t.dtype.startswith("float"):
@@ -143,6 +152,13 @@ def explain_eager_failure(m: ModelSpec, eager: Runner, inputs: list[np.ndarray],
                 f"model '{m.name}': input '{t.name}' holds ids out of range for the model ({cause}): the parity "
                 f"gate's random ids were {drawn}{where}; fix: {fix}"
             )
+    for i, t in enumerate(m.inputs):
+        for dtype in _other_dtypes(t.dtype):
+            if _runs(eager, _with(inputs, i, np.zeros(inputs[i].shape, dtype=dtype))):
+                return ExportError(
+                    f"model '{m.name}': inputs.{t.name}.dtype is {t.dtype} but the model takes {dtype} there "
+                    f"({cause}); fix: set inputs.{t.name}.dtype: {dtype} in models.yaml"
+                )
     shapes = ", ".join(f"{t.name} {t.dtype} {list(a.shape)}" for t, a in zip(m.inputs, inputs))
     return ExportError(
         f"model '{m.name}': eager PyTorch fails on random inputs as models.yaml declares them ({shapes}) "
