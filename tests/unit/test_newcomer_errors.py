@@ -136,3 +136,117 @@ def test_a_float64_feature_vector_into_float32_weights_is_a_dtype_mismatch(tmp_p
     msg = build_error(path)
     assert "inputs.features.dtype is float64" in msg and "takes float32" in msg
     assert "inputs.features.dtype: float32" in msg
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. whole pickled modules and training checkpoints
+# ---------------------------------------------------------------------------------------------
+def trained_net(tmp_path: Path, pkg: str):
+    """The newcomer's Net imported from its project (so torch.save(model) pickles `<pkg>.newbie.Net`),
+    with weights that differ from a freshly seeded one: one optimizer step; and that optimizer."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        net = __import__(f"{pkg}.newbie", fromlist=["Net"]).Net()
+    finally:
+        sys.path.remove(str(tmp_path))
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    net(torch.ones(2, 16), torch.ones(2, 1, dtype=torch.long)).sum().backward()
+    opt.step()
+    return net.eval(), opt
+
+
+def served_scores(repo: Path, features, category):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(repo / "newbie" / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"features": features, "category": category})[0]
+
+
+def eager_scores(net, features, category):
+    import torch
+
+    with torch.no_grad():
+        return net(torch.from_numpy(features), torch.from_numpy(category)).numpy()
+
+
+FEATURES = __import__("numpy").linspace(-1, 1, 32, dtype="float32").reshape(2, 16)
+CATEGORY = __import__("numpy").array([[1], [4]], dtype="int64")
+
+
+def test_a_whole_pickled_module_loads_from_a_checkpoint_without_class(tmp_path):
+    import numpy as np
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]}, source={"checkpoint": "whole.pt"})
+    net, _ = trained_net(tmp_path, pkg)
+    torch.save(net, tmp_path / "whole.pt")
+    build.build(spec_mod.load(path))
+    np.testing.assert_allclose(served_scores(tmp_path / "repo", FEATURES, CATEGORY), eager_scores(net, FEATURES, CATEGORY), atol=1e-5)
+
+
+def test_a_whole_module_named_with_a_class_says_in_one_line_what_to_write(tmp_path):
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    net, _ = trained_net(tmp_path, pkg)
+    torch.save(net, tmp_path / "net.pt")
+    msg = build_error(path)
+    assert "model 'newbie'" in msg and "source.checkpoint" in msg and "net.pt" in msg
+    assert "whole" in msg and "state_dict" in msg and "without class" in msg
+    assert "\x1b" not in msg and "weights_only" not in msg
+
+
+def test_a_training_checkpoint_loads_its_model_state_dict(tmp_path):
+    import numpy as np
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    net, opt = trained_net(tmp_path, pkg)
+    torch.save({"model_state_dict": net.state_dict(), "optimizer_state_dict": opt.state_dict(), "epoch": 3}, tmp_path / "net.pt")
+    build.build(spec_mod.load(path))
+    np.testing.assert_allclose(served_scores(tmp_path / "repo", FEATURES, CATEGORY), eager_scores(net, FEATURES, CATEGORY), atol=1e-5)
+
+
+def test_a_checkpoint_without_a_state_dict_key_names_the_keys_it_has(tmp_path):
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    net, opt = trained_net(tmp_path, pkg)
+    torch.save({"weights_v2": list(net.state_dict().values()), "epoch": 3}, tmp_path / "net.pt")
+    msg = build_error(path)
+    assert "source.checkpoint" in msg and "'weights_v2'" in msg and "'epoch'" in msg and "model.state_dict()" in msg
+
+
+def test_a_state_dict_named_as_torchscript_is_not_called_corrupted(tmp_path):
+    path, _ = newbie_project(tmp_path, category={"values": [0, CATEGORIES]}, source={"torchscript": "net.pt"})
+    msg = build_error(path)
+    assert "source.torchscript" in msg and "net.pt" in msg
+    assert "corrupted" not in msg and "checkpoint: " in msg and "class: " in msg
+
+
+def test_a_torchscript_file_named_as_a_checkpoint_says_torchscript(tmp_path):
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    net, _ = trained_net(tmp_path, pkg)
+    torch.jit.save(torch.jit.trace(net, (torch.from_numpy(FEATURES), torch.from_numpy(CATEGORY))), tmp_path / "net.pt")
+    msg = build_error(path)
+    assert "source.checkpoint" in msg and "TorchScript" in msg and "{torchscript: " in msg
+    assert "weights_only" not in msg
+
+
+def test_a_whole_module_checkpoint_is_rebuilt_when_its_class_code_changes(tmp_path):
+    import torch
+
+    from tritonctl.sources import source_files
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]}, source={"checkpoint": "whole.pt"})
+    net, _ = trained_net(tmp_path, pkg)
+    torch.save(net, tmp_path / "whole.pt")
+    spec = spec_mod.load(path)
+    files = source_files(spec.models[0], spec)
+    assert (tmp_path / pkg / "newbie.py").resolve() in files and tmp_path / "whole.pt" in files

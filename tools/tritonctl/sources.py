@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import pickletools
+import re
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +110,13 @@ def source_files(m: ModelSpec, spec: Spec) -> list[Path]:
         extra = [spec.resolve(f) for f in m.files]
         return [spec.resolve(m.python)] + sorted(q for p in extra for q in ([p] if not p.is_dir() else p.rglob("*")) if not q.is_dir())
     if isinstance(src, (CallableSource, CheckpointSource)):
-        target = src.callable if isinstance(src, CallableSource) else src.class_
         seen: set[Path] = set()
-        _local_module_files(target.partition(":")[0], spec.base_dir, seen)
+        if isinstance(src, CallableSource) or src.class_ is not None:
+            target = src.callable if isinstance(src, CallableSource) else src.class_
+            _local_module_files(target.partition(":")[0], spec.base_dir, seen)
+        else:  # a whole pickled module: its classes are the project code it is rebuilt with
+            for module_name in pickled_globals(spec.resolve(src.checkpoint))[1]:
+                _local_module_files(module_name, spec.base_dir, seen)
         files = sorted(seen)
         if isinstance(src, CheckpointSource):
             files.append(spec.resolve(src.checkpoint))
@@ -130,10 +137,18 @@ def load_module(m: ModelSpec, spec: Spec):
         return None
     if isinstance(src, TorchScriptSource):
         path = spec.resolve(src.torchscript)
+        where = f"model '{m.name}': source.torchscript {path}"
+        if not path.is_file():
+            raise ExportError(f"{where} does not exist; fix the path in models.yaml (relative to {spec.base_dir})")
+        if archive_kind(path) == "pickle":  # torch.jit.load would call it a corrupted file
+            whole = _holds_module(pickled_globals(path)[0])
+            instead = (f"{{checkpoint: {src.torchscript}}} (a whole module)" if whole
+                       else f"{{checkpoint: {src.torchscript}, class: module:Class}} (a state_dict and the nn.Module it loads into)")
+            raise ExportError(f"{where} is a torch.save file, not TorchScript (torch.jit.save); write source: {instead}")
         try:
             return torch.jit.load(str(path), map_location="cpu").eval()
         except Exception as exc:
-            raise ExportError(f"model '{m.name}': source.torchscript {path} does not load: {exc}") from exc
+            raise ExportError(f"{where} does not load as TorchScript ({type(exc).__name__}: {_one_line(exc)})") from exc
     if isinstance(src, CallableSource):
         with _project_on_path(spec.base_dir):
             factory = _import(src.callable, m.name, "source.callable", spec.base_dir)
@@ -145,23 +160,145 @@ def load_module(m: ModelSpec, spec: Spec):
                 ) from exc
         where = f"source.callable '{src.callable}'"
     else:
-        path = spec.resolve(src.checkpoint)
-        with _project_on_path(spec.base_dir):
-            cls = _import(src.class_, m.name, "source.class", spec.base_dir)
-            try:
-                module = cls(**src.kwargs)
-            except Exception as exc:
-                raise ExportError(f"model '{m.name}': source.class '{src.class_}' raised {type(exc).__name__}: {exc}") from exc
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-            module.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-        except FileNotFoundError:
-            raise ExportError(f"model '{m.name}': source.checkpoint {path} does not exist") from None
-        except Exception as exc:
-            raise ExportError(
-                f"model '{m.name}': source.checkpoint {path} does not load into {src.class_}: {exc}"
-            ) from exc
-        where = f"source.class '{src.class_}'"
+        module, where = _load_checkpoint(m, spec, src)
     if not isinstance(module, torch.nn.Module):
         raise ExportError(f"model '{m.name}': {where} returned {type(module).__name__}, not a torch.nn.Module")
     return module.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# torch.save files: what a file holds, told from its archive without unpickling it
+# ---------------------------------------------------------------------------------------------
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: keys of a training checkpoint that hold the model's state_dict, in the order they are tried
+STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one line without terminal colours: torch's load errors span many."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return re.sub(r"\s*\n\s*", "; ", text).replace(":; ", ": ")
+
+
+def archive_kind(path: Path) -> str:
+    """'torchscript' (torch.jit.save), 'pickle' (torch.save), or '' (not a zip archive torch wrote)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n.split("/", 1)[-1] for n in z.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return ""
+    if "constants.pkl" in names or any(n.startswith("code/") for n in names):
+        return "torchscript"
+    return "pickle" if "data.pkl" in names else ""
+
+
+def pickled_globals(path: Path) -> tuple[list[str], list[str]]:
+    """(['module.Class', ...] in the order the pickle names them, [their module names]) of a
+    torch.save archive, read with pickletools (stdlib: a no-change rebuild imports no torch)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.split("/", 1)[-1] == "data.pkl")
+            data = z.read(name)
+    except (OSError, zipfile.BadZipFile, StopIteration):
+        return [], []
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                found.append(arg.replace(" ", ".", 1))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # a damaged pickle: torch.load will say so
+        pass
+    names = list(dict.fromkeys(found))
+    return names, list(dict.fromkeys(n.rpartition(".")[0] for n in names))
+
+
+def _holds_module(globals_: list[str]) -> bool:
+    """A whole pickled nn.Module names torch.nn.modules classes; a state_dict names none."""
+    return any(g.startswith("torch.nn.modules.") for g in globals_)
+
+
+def _pick_state_dict(state: Any, where: str, module) -> Any:
+    """The state_dict in what torch.load returned: itself, or the model's entry of a training checkpoint."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise ExportError(f"{where} holds a {type(state).__name__}, not a state_dict; save model.state_dict() with torch.save")
+    if state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        return state
+    for key in STATE_DICT_KEYS:
+        if isinstance(state.get(key), dict):
+            return state[key]
+    expected = set(module.state_dict())
+    nested = [k for k, v in state.items() if isinstance(v, dict) and set(v) == expected]
+    if len(nested) == 1:
+        return state[nested[0]]
+    raise ExportError(
+        f"{where} holds keys {sorted(map(str, state))[:8]} and none of them is the model's state_dict "
+        f"(looked for {', '.join(STATE_DICT_KEYS)}); save {{'model_state_dict': model.state_dict()}} or model.state_dict() with torch.save"
+    )
+
+
+def _load_checkpoint(m: ModelSpec, spec: Spec, src: CheckpointSource):
+    """(module, where): a state_dict or training checkpoint loaded into `class`, or a whole pickled
+    module when the source names no class. Every refusal is one line saying what to write instead."""
+    import torch
+
+    path = spec.resolve(src.checkpoint)
+    where = f"model '{m.name}': source.checkpoint {path}"
+    if not path.is_file():
+        raise ExportError(f"{where} does not exist; fix the path in models.yaml (relative to {spec.base_dir})")
+    kind = archive_kind(path)
+    if kind == "torchscript":
+        raise ExportError(f"{where} is a TorchScript file (torch.jit.save), not a torch.save checkpoint; write source: {{torchscript: {src.checkpoint}}}")
+    globals_ = pickled_globals(path)[0]
+    if src.class_ is None:
+        if kind == "pickle" and not _holds_module(globals_):
+            raise ExportError(
+                f"{where} holds a state_dict or training checkpoint, not a whole module (torch.save(model)); "
+                "add class: module:Class (and kwargs) to source, the nn.Module it loads into"
+            )
+        with _project_on_path(spec.base_dir):
+            _forget_project_modules(spec.base_dir)
+            try:  # unpickling runs code the file names: a whole module is only loaded without class
+                module = torch.load(str(path), map_location="cpu", weights_only=False)
+            except Exception as exc:
+                raise ExportError(
+                    f"{where} does not load as a whole module ({type(exc).__name__}: {_one_line(exc)}); its classes "
+                    f"must import from {spec.base_dir}, or save model.state_dict() and name class: module:Class"
+                ) from exc
+        if isinstance(module, dict):
+            raise ExportError(f"{where} holds a state_dict or training checkpoint, not a whole module; add class: module:Class to source")
+        return module, f"source.checkpoint {path}"
+    with _project_on_path(spec.base_dir):
+        cls = _import(src.class_, m.name, "source.class", spec.base_dir)
+        try:
+            module = cls(**src.kwargs)
+        except Exception as exc:
+            raise ExportError(f"model '{m.name}': source.class '{src.class_}' raised {type(exc).__name__}: {exc}") from exc
+    if kind == "pickle" and _holds_module(globals_):
+        raise ExportError(
+            f"{where} holds a whole pickled module (torch.save(model)), not a state_dict: write source: "
+            f"{{checkpoint: {src.checkpoint}}} without class to load that module (it unpickles code: only a file you "
+            "trust), or save model.state_dict() instead"
+        )
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        unsafe = [g for g in globals_ if not g.startswith(("torch.", "collections."))][:3]
+        raise ExportError(
+            f"{where} does not load as weights ({type(exc).__name__}: {_one_line(exc).split(';')[0]}"
+            f"{'; it pickles ' + ', '.join(unsafe) if unsafe else ''}); save only tensors: "
+            "torch.save({'model_state_dict': model.state_dict()}) or torch.save(model.state_dict())"
+        ) from exc
+    try:
+        module.load_state_dict(_pick_state_dict(state, where, module))
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise ExportError(f"{where} does not load into {src.class_} ({_one_line(exc)}); fix source.class and source.kwargs, or the checkpoint") from exc
+    return module, f"source.class '{src.class_}'"

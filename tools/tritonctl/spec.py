@@ -129,9 +129,19 @@ class CallableSource(_Strict):
 
 
 class CheckpointSource(_Strict):
-    checkpoint: Path = Field(description="a state_dict saved with torch.save")
-    class_: str = Field(alias="class", description="'module:Class' of the nn.Module")
+    checkpoint: Path = Field(
+        description="torch.save of a state_dict or a training checkpoint (with class), or of a whole module (without class)"
+    )
+    class_: Optional[str] = Field(
+        default=None, alias="class", description="'module:Class' of the nn.Module the state_dict loads into"
+    )
     kwargs: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _kwargs_need_class(self) -> "CheckpointSource":
+        if self.kwargs and self.class_ is None:
+            raise ValueError("kwargs construct `class`: a whole pickled module (checkpoint without class) takes none")
+        return self
 
 
 class TorchScriptSource(_Strict):
