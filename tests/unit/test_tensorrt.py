@@ -58,8 +58,37 @@ def test_a_tensorrt_build_without_tensorrt_is_refused_and_publishes_nothing(tmp_
     with pytest.raises(ExportError) as exc:
         build.build(spec_mod.load(path))
     msg = str(exc.value)
-    assert "model 'lin'" in msg and "TensorRT" in msg and "tensorrtBuilder.enabled" in msg
+    assert "model 'lin'" in msg and "TensorRT" in msg
+    assert_names_a_chart_value(msg)
     assert tree_digest(tmp_path / "repo") == {}
+
+
+def assert_names_a_chart_value(msg: str) -> None:
+    """The in-cluster engine builder the message points at is a value the chart has."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    named = re.findall(r"\(([A-Za-z]+)\.enabled\)", msg)
+    assert named, msg
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "helm" / "triton" / "values.yaml").read_text())
+    assert all(isinstance(values.get(n), dict) and "enabled" in values[n] for n in named), (named, msg)
+    assert named == ["engineBuild"]
+
+
+def test_a_tensorrt_build_without_a_gpu_names_the_charts_engine_builder(monkeypatch):
+    import sys
+    import types
+
+    import torch
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.ModuleType("tensorrt"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ExportError) as exc:
+        onnx2trt.require_tensorrt("lin")
+    assert "model 'lin'" in str(exc.value) and "GPU" in str(exc.value)
+    assert_names_a_chart_value(str(exc.value))
 
 
 @pytest.mark.gpu

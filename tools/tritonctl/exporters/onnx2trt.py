@@ -54,14 +54,14 @@ def require_tensorrt(model: str):
         raise ExportError(
             f"model '{model}': the tensorrt format needs TensorRT and an NVIDIA GPU on the build machine, "
             "and TensorRT is not installed here; fix: build on the GPU node (pip install tensorrt), use the "
-            "chart's in-cluster engine builder (tensorrtBuilder.enabled), or serve ONNX with ort_tensorrt"
+            "chart's in-cluster engine builder (engineBuild.enabled), or serve ONNX with ort_tensorrt"
         ) from None
     import torch
 
     if not torch.cuda.is_available():
         raise ExportError(
             f"model '{model}': the tensorrt format needs an NVIDIA GPU and none is visible here; fix: build on "
-            "the GPU node that serves it, or use the chart's in-cluster engine builder (tensorrtBuilder.enabled)"
+            "the GPU node that serves it, or use the chart's in-cluster engine builder (engineBuild.enabled)"
         )
     return tensorrt
 
