@@ -250,3 +250,71 @@ def test_a_whole_module_checkpoint_is_rebuilt_when_its_class_code_changes(tmp_pa
     spec = spec_mod.load(path)
     files = source_files(spec.models[0], spec)
     assert (tmp_path / pkg / "newbie.py").resolve() in files and tmp_path / "whole.pt" in files
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. an ONNX file as the source: the declared tensors are checked against its graph
+# ---------------------------------------------------------------------------------------------
+def onnx_project(tmp_path: Path, **model) -> Path:
+    """The newcomer's model exported by hand to net.onnx (features, category -> scores, batch dim
+    dynamic), named as `source: {onnx: net.onnx}`."""
+    import torch
+
+    path, pkg = newbie_project(tmp_path, category={"values": [0, CATEGORIES]}, source={"onnx": "net.onnx"}, formats=["onnx"], **model)
+    net, _ = trained_net(tmp_path, pkg)
+    torch.onnx.export(
+        net, (torch.from_numpy(FEATURES), torch.from_numpy(CATEGORY)), str(tmp_path / "net.onnx"),
+        input_names=["features", "category"], output_names=["scores"],
+        dynamic_axes={"features": {0: "batch"}, "category": {0: "batch"}, "scores": {0: "batch"}}, dynamo=False,
+    )
+    return path
+
+
+def redeclare(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_an_onnx_source_whose_declared_input_name_is_not_in_the_graph_is_refused_naming_both(tmp_path):
+    path = onnx_project(tmp_path)
+    redeclare(path, "name: features", "name: feats")
+    msg = build_error(path)
+    assert "model 'newbie'" in msg and "net.onnx" in msg
+    assert "'feats'" in msg and "'features'" in msg
+    assert "missing from input feed" not in msg
+    assert not (tmp_path / "repo").exists()
+
+
+def test_an_onnx_source_with_a_different_declared_dtype_is_refused_naming_both(tmp_path):
+    path = onnx_project(tmp_path)
+    redeclare(path, "name: category\n    dtype: int64", "name: category\n    dtype: int32")
+    msg = build_error(path)
+    assert "net.onnx" in msg and "inputs.category.dtype" in msg and "int32" in msg and "int64" in msg
+
+
+def test_an_onnx_source_with_a_different_declared_shape_is_refused_naming_both(tmp_path):
+    path = onnx_project(tmp_path)
+    redeclare(path, "name: features\n    dtype: float32\n    shape:\n    - 16", "name: features\n    dtype: float32\n    shape:\n    - 8")
+    msg = build_error(path)
+    assert "net.onnx" in msg and "inputs.features.shape" in msg and "[8]" in msg and "[16]" in msg
+
+
+def test_an_onnx_source_with_a_different_declared_output_is_refused_naming_both(tmp_path):
+    path = onnx_project(tmp_path)
+    redeclare(path, "name: scores", "name: logits")
+    msg = build_error(path)
+    assert "net.onnx" in msg and "'logits'" in msg and "'scores'" in msg
+
+
+def test_an_onnx_source_that_matches_builds_and_the_parity_column_says_why_it_is_empty(tmp_path):
+    import subprocess
+    import sys
+
+    path = onnx_project(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "tritonctl", "build", str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "repo" / "newbie" / "1" / "model.onnx").is_file()
+    row = next(line for line in out.stdout.splitlines() if "newbie" in line)
+    assert "ONNX source" in " ".join(out.stdout.split()), out.stdout
+    assert "eager" in " ".join(out.stdout.split()), row

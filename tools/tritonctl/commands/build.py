@@ -63,6 +63,8 @@ def run(args) -> int:
             par = "; ".join(
                 f"{o['name']} {o['max_abs']:.2g}/{o['atol']:g}" for o in i.record["parity"]["outputs"]
             )
+        elif i.record and i.fmt == "onnx" and isinstance(i.model.source, spec_mod.OnnxSource):
+            par = "none: an ONNX source has no eager PyTorch to compare with (checked against its graph, onnx.checker)"
         if i.record and i.record.get("metrics"):
             par += "  " + " ".join(f"{k}={v}" for k, v in i.record["metrics"].items())
         table.add_row(i.name, i.fmt or i.model.kind, action + (f" ({i.reason})" if args.dry_run else ""), par)

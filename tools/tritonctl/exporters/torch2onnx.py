@@ -28,7 +28,9 @@ def export(job: ExportJob) -> Runner:
 
     m = job.model
     if isinstance(m.source, OnnxSource):
-        copy(job.spec.resolve(m.source.onnx), job.path, m)
+        source = job.spec.resolve(m.source.onnx)
+        check_declared(source, m)  # before anything runs: a mismatch is no onnxruntime traceback
+        copy(source, job.path, m)
     else:
         to_onnx(job.module, job.example, job.path, m)
     return onnx_runner(job.path, [t.name for t in m.inputs])
@@ -97,6 +99,59 @@ def to_onnx(module, example_inputs: tuple, path: Path, m: ModelSpec) -> None:
             "or drop onnx from formats"
         ) from exc
     check(path, m.name)
+
+
+def check_declared(path: Path, m: ModelSpec) -> None:
+    """An ONNX source's declared inputs and outputs against its graph: the names, dtypes and shapes
+    in models.yaml must be the graph's. All mismatches in one line naming the file, the declared
+    and the graph's values; nothing has run yet."""
+    import onnx
+
+    from tritonctl.check.onnx_rules import _dims
+    from tritonctl.dtypes import ONNX_TO_TRITON, SPEC_TO_TRITON
+
+    where = f"model '{m.name}': source.onnx {path}"
+    if not path.is_file():
+        raise ExportError(f"{where} does not exist; fix the path in models.yaml")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:
+        raise ExportError(f"{where} is not a readable ONNX model ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from exc
+    spec_of = {triton: spec for spec, triton in SPEC_TO_TRITON.items()}
+    inits = {i.name for i in graph.initializer}
+    problems: list[str] = []
+    for kind, declared, found in (
+        ("inputs", m.inputs, [i for i in graph.input if i.name not in inits]),
+        ("outputs", m.outputs, list(graph.output)),
+    ):
+        by_name = {v.name: v for v in found}
+        names = [t.name for t in declared]
+        if set(names) != set(by_name):
+            problems.append(f"{kind} declares {names} but the graph's {kind} are {list(by_name)} (ONNX tensors are fed and read by name)")
+            continue
+        for t in declared:
+            vi = by_name[t.name]
+            elem = onnx.TensorProto.DataType.Name(vi.type.tensor_type.elem_type)
+            graph_dtype = spec_of.get(ONNX_TO_TRITON.get(elem, ""), elem.lower())
+            if graph_dtype != t.dtype:
+                problems.append(f"{kind}.{t.name}.dtype is {t.dtype} but the graph's is {graph_dtype}")
+            dims = _dims(vi)
+            if dims is None:
+                continue  # the graph states no shape
+            dims = [d if isinstance(d, int) and d > 0 else -1 for d in dims]
+            if m.batching:
+                if not dims or dims[0] > 0:
+                    problems.append(
+                        f"{kind}.{t.name} has no dynamic batch dim in the graph (its shape is {dims}) but max_batch_size is "
+                        f"{m.max_batch_size}: export with a dynamic dim 0, or set max_batch_size: 0 and shape: {dims}"
+                    )
+                    continue
+                dims = dims[1:]
+            if len(dims) != len(t.shape) or any(g > 0 and g != d for g, d in zip(dims, t.shape)):
+                per = " per sample, after the batch dim" if m.batching else ""
+                problems.append(f"{kind}.{t.name}.shape is {t.shape} but the graph's is {dims}{per}")
+    if problems:
+        raise ExportError(f"{where} does not match models.yaml: {'; '.join(problems)}; fix models.yaml to the graph's names, dtypes and shapes")
 
 
 def copy(source: Path, path: Path, m: ModelSpec) -> None:
