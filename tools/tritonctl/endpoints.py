@@ -29,9 +29,12 @@ DEFAULT_GRPC_PORT = 8001
 DEFAULT_METRICS_PORT = 8002
 DEFAULT_PORTS = {"http": DEFAULT_HTTP_PORT, "grpc": DEFAULT_GRPC_PORT, "metrics": DEFAULT_METRICS_PORT}
 DEFAULT_URLS = {p: f"{DEFAULT_HOST}:{DEFAULT_PORTS[p]}" for p in PROTOCOLS}
-#: what the local server listens on when nobody says (every interface, as Triton itself)
-DEFAULT_ADDRESS = "0.0.0.0"
-_WILDCARDS = ("0.0.0.0", "::", "")
+#: what the local server listens on when nobody says: this machine only (Triton itself listens on
+#: every interface, model-control API included); `tritonctl serve --address 0.0.0.0` opens it up
+DEFAULT_ADDRESS = "127.0.0.1"
+#: every interface: listen on all of them, or check that a port is free on all of them
+ALL_INTERFACES = "0.0.0.0"
+_WILDCARDS = (ALL_INTERFACES, "::", "")
 
 DEFAULT_STATE_DIR = ".tritonctl"
 PIDFILE_NAME = "server.pid"
@@ -134,7 +137,8 @@ def server_log_path(state_dir: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 # ports on this machine
 # ---------------------------------------------------------------------------------------------
-def port_in_use(port: int, address: str = DEFAULT_ADDRESS) -> bool:
+def port_in_use(port: int, address: str = ALL_INTERFACES) -> bool:
+    """Can nothing bind ``port`` on ``address``? The default asks about every interface."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

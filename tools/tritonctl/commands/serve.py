@@ -22,7 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP/REST port (default %(default)s)")
     p.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="gRPC port (default %(default)s)")
     p.add_argument("--metrics-port", type=int, default=DEFAULT_METRICS_PORT, help="Prometheus metrics port (default %(default)s)")
-    p.add_argument("--address", default=DEFAULT_ADDRESS, help="address the three endpoints listen on (default %(default)s)")
+    p.add_argument(
+        "--address", default=DEFAULT_ADDRESS,
+        help="address the three endpoints (and, in explicit mode, the model-control API) listen on "
+        "(default %(default)s: this machine only; 0.0.0.0 listens on every interface, for other machines and containers)",
+    )
     p.add_argument(
         "--model-control-mode",
         choices=["none", "poll", "explicit"],
