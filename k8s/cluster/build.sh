@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the rehearsal cluster's binaries from the pinned wrapper modules in k8s/cluster/gomod/
-# (kube-apiserver, kube-controller-manager, kube-scheduler and kubectl; etcd; kwok; helm) into a
+# (kube-apiserver, kube-controller-manager, kube-scheduler and kubectl; etcd; kwok; helm;
+# prometheus-adapter) into a
 # cache outside the work tree, one folder per module keyed by its go.mod + go.sum + this script,
 # so a CI run on the same machine reuses the binaries and a changed pin rebuilds only its module.
 # Prints the folder holding a link to every binary (the only line on stdout).
@@ -22,17 +23,19 @@ declare -A packages=(
   [etcd]="."
   [kwok]="sigs.k8s.io/kwok/cmd/kwok"
   [helm]="helm.sh/helm/v4/cmd/helm"
+  [adapter]="sigs.k8s.io/prometheus-adapter/cmd/adapter"
 )
 declare -A ldflags=(
   [kube]="-X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$kube_minor -X k8s.io/component-base/version.gitTreeState=clean"
   [etcd]=""
   [kwok]=""  # kwok's consts.Version already names its release
   [helm]="-X helm.sh/helm/v4/internal/version.version=$(awk '$1 == "helm.sh/helm/v4" {print $2}' "$here/gomod/helm/go.mod")"
+  [adapter]=""
 )
 
 bin="$cache/bin-$(cat "$here"/gomod/*/go.sum "$0" | sha256sum | cut -c1-12)"
 mkdir -p "$bin"
-for module in kube etcd kwok helm; do
+for module in kube etcd kwok helm adapter; do
   dir="$here/gomod/$module"
   key=$(cat "$dir"/go.mod "$dir"/go.sum $(find "$dir" -name '*.go' | sort) "$0" | sha256sum | cut -c1-12)
   out="$cache/$module-$key"

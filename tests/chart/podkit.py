@@ -98,8 +98,8 @@ def container_env(container: dict, objs: list[dict] = ()) -> dict[str, str]:
         if ref and (ref["name"], ref["key"]) in secrets:
             env[e["name"]] = secrets[(ref["name"], ref["key"])]
             continue
-        assert "value" in e, f"env {e['name']} comes from {list(e)}; run a scenario without it"
-        env[e["name"]] = str(e["value"])
+        assert "valueFrom" not in e, f"env {e['name']} comes from {e['valueFrom']}; run a scenario without it"
+        env[e["name"]] = str(e.get("value", ""))  # the API server stores an empty value as none
     return env
 
 
