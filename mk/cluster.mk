@@ -9,7 +9,7 @@ CLUSTER_BIN_STAMP := .cluster-bin
 HPA_SYNC_PERIOD ?= 5s
 HPA_DOWNSCALE_STABILIZATION ?= 30s
 
-.PHONY: cluster-build cluster-up cluster-down cluster-status test-cluster fuzz-chart
+.PHONY: cluster-build cluster-up cluster-down cluster-status test-cluster fuzz-chart bench-autoscale
 
 cluster-build: ## build the control plane's binaries (cold: tens of minutes on 2 cores; cached after)
 	@command -v go >/dev/null || { echo 'cluster-build needs Go 1.26+ (on polyglot machines; Debian 12'"'"'s golang-go is too old)' >&2; exit 1; }
@@ -34,3 +34,10 @@ test-cluster: install cluster-build ## only the control-plane tests (tests/clust
 FUZZ_EXAMPLES ?= 2000
 fuzz-chart: install cluster-build ## draw FUZZ_EXAMPLES new value sets from values.schema.json and install each with --dry-run=server
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/cluster/test_cluster_values_fuzz.py
+
+# The autoscaling loop of tests/cluster/test_cluster_autoscaling.py, its time series kept:
+# benchmarks/autoscale.csv and benchmarks/autoscale.png (replicas, the metric, the request rate).
+bench-autoscale: install cluster-build prometheus ## idle -> load -> idle through Prometheus, prometheus-adapter and the HPA -> benchmarks/autoscale.{csv,png}
+	AUTOSCALE_CSV=$(CURDIR)/benchmarks/autoscale.csv $(PY) -m pytest -q tests/cluster/test_cluster_autoscaling.py
+	$(PY) benchmarks/autoscale_plot.py benchmarks/autoscale.csv benchmarks/autoscale.png \
+	  --target-us $$($(PY) -c 'import sys; sys.path[:0] = ["tests/cluster", "tests/chart", "tools/chart"]; import test_cluster_autoscaling as t; print(t.TARGET_US)')
