@@ -170,5 +170,10 @@ def test_upgrade_from_the_last_released_chart(kube, namespace, tmp_path, scenari
         assert [r["chart"] for r in listed] == [f"triton-{chart_version}"]
         dep = kube.get("deployment", RELEASE, namespace)
         assert dep["status"].get("availableReplicas") == dep["spec"]["replicas"]
+        # the admin key the upgrade created (restricted APIs) survives the next upgrade (lookup)
+        secret = f"{RELEASE}-admin-key"
+        key = kube.get("secret", secret, namespace)["data"]
+        kube.helm("upgrade", RELEASE, "helm/triton", "-n", namespace, *new_args, "--wait", "--timeout", "60s")
+        assert kube.get("secret", secret, namespace)["data"] == key
     finally:
         uninstall(kube, namespace)
