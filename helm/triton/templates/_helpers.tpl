@@ -2,7 +2,7 @@
 
 {{/* Chart name, truncated to 63 characters (the DNS label limit). */}}
 {{- define "triton.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimAll "-" -}}
 {{- end -}}
 
 {{/*
@@ -11,13 +11,13 @@ Truncated to 63 characters; objects with a suffix truncate before adding it.
 */}}
 {{- define "triton.fullname" -}}
 {{- if .Values.fullnameOverride -}}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- .Values.fullnameOverride | trunc 63 | trimAll "-" -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
 {{- if contains $name .Release.Name -}}
-{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- .Release.Name | trunc 63 | trimAll "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimAll "-" -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -51,8 +51,8 @@ the hash, or part of it, and the dash (PromQL regexes are anchored at both ends)
 
 {{/* Selector labels: stable across upgrades, never the chart version. */}}
 {{- define "triton.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "triton.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "triton.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" | quote }}
 {{- end -}}
 
 {{/*
@@ -60,15 +60,15 @@ Selector labels of the `helm test` client: the same instance, another name, so t
 of the server (Service, PDB, NetworkPolicy, monitors, HPA) ever counts the test pod.
 */}}
 {{- define "triton.testSelectorLabels" -}}
-app.kubernetes.io/name: {{ printf "%s-test" (include "triton.name" . | trunc 58 | trimSuffix "-") }}
-app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ printf "%s-test" (include "triton.name" . | trunc 58 | trimSuffix "-") | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" | quote }}
 {{- end -}}
 
 {{/* Labels of every object but the selector ones. */}}
 {{- define "triton.metaLabels" -}}
-helm.sh/chart: {{ include "triton.chart" . }}
+helm.sh/chart: {{ include "triton.chart" . | quote }}
 app.kubernetes.io/version: {{ include "triton.release" . | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: triton
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
@@ -130,10 +130,10 @@ the chart's <fullname>-admin-key. Triton gets the key as $(TRITON_ADMIN_KEY), ex
 {{/* An env entry with the key of the restricted APIs. Usage: include "triton.adminKeyEnv" (list . "TRITON_ADMIN_KEY") */}}
 {{- define "triton.adminKeyEnv" -}}
 {{- $ctx := index . 0 -}}
-- name: {{ index . 1 }}
+- name: {{ index . 1 | quote }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "triton.adminKeySecretName" $ctx }}
+      name: {{ include "triton.adminKeySecretName" $ctx | quote }}
       key: {{ $ctx.Values.server.restrictedApis.secretKey | quote }}
 {{- end -}}
 
@@ -182,6 +182,14 @@ the chart's <fullname>-admin-key. Triton gets the key as $(TRITON_ADMIN_KEY), ex
 {{- mulf (float64 $num) (get $units $suffix) | int64 -}}
 {{- end -}}
 
+{{/* The value of any Kubernetes quantity as a float (cores for cpu, bytes for memory), for comparisons. */}}
+{{- define "triton.quantityValue" -}}
+{{- $q := toString . | trimPrefix "+" -}}
+{{- $num := regexFind "^([0-9]+(\\.[0-9]*)?|\\.[0-9]+)" $q -}}
+{{- $units := dict "" 1.0 "n" 0.000000001 "u" 0.000001 "m" 0.001 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "E" 1000000000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- mulf (float64 (printf "0%s" $num)) (get $units (trimPrefix $num $q) | default 1.0) -}}
+{{- end -}}
+
 {{/* Whether the pod uses GPUs at all. */}}
 {{- define "triton.usesGpu" -}}
 {{- if .Values.gpu.enabled -}}true{{- end -}}
@@ -194,11 +202,11 @@ where the device plugin exposes every slice as nvidia.com/gpu) or nvidia.com/mig
 {{- define "triton.gpuResources" -}}
 {{- if .Values.gpu.enabled -}}
 {{- if and .Values.gpu.mig.profile (eq .Values.gpu.mig.strategy "single") -}}
-{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.mig.count }}
+{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.mig.count | int }}
 {{- else if .Values.gpu.mig.profile -}}
-{{ printf "nvidia.com/mig-%s" .Values.gpu.mig.profile | quote }}: {{ .Values.gpu.mig.count }}
+{{ printf "nvidia.com/mig-%s" (.Values.gpu.mig.profile | replace "+" ".") | quote }}: {{ .Values.gpu.mig.count | int }}
 {{- else -}}
-{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.count }}
+{{ .Values.gpu.resourceName | quote }}: {{ .Values.gpu.count | int }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -252,7 +260,7 @@ copies each model into a temporary directory under TRITON_<CLOUD>_MOUNT_DIRECTOR
 {{- define "triton.modelCacheEnv" -}}
 {{- $name := get (dict "s3" "TRITON_AWS_MOUNT_DIRECTORY" "gcs" "TRITON_GCS_MOUNT_DIRECTORY" "azure" "TRITON_AZURE_MOUNT_DIRECTORY") .Values.modelRepository.source -}}
 - name: {{ $name }}
-  value: {{ include "triton.modelCacheDir" . }}
+  value: {{ include "triton.modelCacheDir" . | quote }}
 {{- end -}}
 
 {{/* --model-repository: a path, or the object-storage URL Triton reads itself. */}}
@@ -271,32 +279,32 @@ copies each model into a temporary directory under TRITON_<CLOUD>_MOUNT_DIRECTOR
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
 {{- add .Values.lifecycle.preStopSleepSeconds .Values.server.exitTimeoutSeconds 10 -}}
 {{- else -}}
-{{- .Values.terminationGracePeriodSeconds -}}
+{{- .Values.terminationGracePeriodSeconds | int64 -}}
 {{- end -}}
 {{- end -}}
 
 {{/* Pod-level securityContext. */}}
 {{- define "triton.podSecurityContext" -}}
 runAsNonRoot: {{ .Values.podSecurityContext.runAsNonRoot }}
-runAsUser: {{ .Values.podSecurityContext.runAsUser }}
-runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
-fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+runAsUser: {{ .Values.podSecurityContext.runAsUser | int64 }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup | int64 }}
+fsGroup: {{ .Values.podSecurityContext.fsGroup | int64 }}
 seccompProfile:
-  type: {{ .Values.podSecurityContext.seccompProfileType }}
+  type: {{ .Values.podSecurityContext.seccompProfileType | quote }}
 {{- end -}}
 
 {{/* Container-level securityContext, shared by every container the chart renders. */}}
 {{- define "triton.containerSecurityContext" -}}
 runAsNonRoot: {{ .Values.podSecurityContext.runAsNonRoot }}
-runAsUser: {{ .Values.podSecurityContext.runAsUser }}
-runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+runAsUser: {{ .Values.podSecurityContext.runAsUser | int64 }}
+runAsGroup: {{ .Values.podSecurityContext.runAsGroup | int64 }}
 readOnlyRootFilesystem: {{ .Values.containerSecurityContext.readOnlyRootFilesystem }}
 allowPrivilegeEscalation: {{ .Values.containerSecurityContext.allowPrivilegeEscalation }}
 privileged: false
 capabilities:
   drop: ["ALL"]
 seccompProfile:
-  type: {{ .Values.podSecurityContext.seccompProfileType }}
+  type: {{ .Values.podSecurityContext.seccompProfileType | quote }}
 {{- end -}}
 
 {{/*

@@ -32,34 +32,25 @@ rules file in a ConfigMap (plain Prometheus: `rule_files`).
   rules:
     - alert: TritonServerDown
       expr: (sum(up{ {{- $sel -}} }) or vector(0)) == 0
-      for: {{ $alerts.for }}
+      for: {{ $alerts.for | quote }}
       labels:
-        severity: critical
-        {{- with $alerts.labels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- merge (deepCopy ($alerts.labels | default dict)) (dict "severity" "critical") | toYaml | nindent 8 }}
       annotations:
         summary: No Triton pod of release {{ .Release.Name }} in {{ .Release.Namespace }} is being scraped
         description: Prometheus has no reachable metrics endpoint for {{ $fullname }}; every Triton pod is down or unscrapable.
     - alert: TritonModelsNotReady
       expr: sum by (namespace, pod) (kube_pod_status_ready{namespace="{{ .Release.Namespace }}", condition="false", pod=~"{{ include "triton.podNameRegex" . }}"}) > 0
-      for: {{ (include "triton.notReadyFor" .) }}
+      for: {{ include "triton.notReadyFor" . | quote }}
       labels:
-        severity: warning
-        {{- with $alerts.labels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- merge (deepCopy ($alerts.labels | default dict)) (dict "severity" "warning") | toYaml | nindent 8 }}
       annotations:
         summary: "Triton pod {{ "{{" }} $labels.pod {{ "}}" }} has not been ready for {{ (include "triton.notReadyFor" .) }}"
         description: /v2/health/ready is false (strict readiness) - a model failed to load or is still loading. Check `kubectl logs {{ "{{" }} $labels.pod {{ "}}" }}`.
     - alert: TritonQueueTimeHigh
       expr: {{ include "triton.recordedSeries" (list . "queueTimePerRequest") }}{ {{- $sel -}} } > {{ $alerts.queueTimeMicroseconds }}
-      for: {{ $alerts.for }}
+      for: {{ $alerts.for | quote }}
       labels:
-        severity: warning
-        {{- with $alerts.labels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- merge (deepCopy ($alerts.labels | default dict)) (dict "severity" "warning") | toYaml | nindent 8 }}
       annotations:
         summary: "Requests wait more than {{ $alerts.queueTimeMicroseconds }} us in Triton's queue on {{ "{{" }} $labels.pod {{ "}}" }}"
         description: "Queue time per request is {{ "{{" }} $value | humanize {{ "}}" }} us; add replicas (autoscaling.maxReplicas), instances or batching."
@@ -69,12 +60,9 @@ rules file in a ConfigMap (plain Prometheus: `rule_files`).
         /
         clamp_min(sum by (namespace, model) (rate(nv_inference_request_success{ {{- $sel -}} }[5m])) + sum by (namespace, model) (rate(nv_inference_request_failure{ {{- $sel -}} }[5m])), 0.001)
         > {{ $alerts.failureRatio }}
-      for: {{ $alerts.for }}
+      for: {{ $alerts.for | quote }}
       labels:
-        severity: warning
-        {{- with $alerts.labels }}
-        {{- toYaml . | nindent 8 }}
-        {{- end }}
+        {{- merge (deepCopy ($alerts.labels | default dict)) (dict "severity" "warning") | toYaml | nindent 8 }}
       annotations:
         summary: "Failure ratio above {{ $alerts.failureRatio }} for requests to model {{ "{{" }} $labels.model {{ "}}" }}"
         description: "Failed/total ratio is {{ "{{" }} $value | humanizePercentage {{ "}}" }} (nv_inference_request_failure)."

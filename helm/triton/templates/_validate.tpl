@@ -74,6 +74,82 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- $msgs = append $msgs "modelRepository.source=azure needs modelRepository.azure.existingSecret: a Secret with keys AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY (create it with kubectl create secret generic; keys never go in values)." -}}
 {{- end -}}
 
+{{- /* Extra volumes and mounts: the API server refuses a pod whose volume names or mount paths repeat, or whose mount names no volume */ -}}
+{{- $volumes := list "tmp" "shm" -}}
+{{- $paths := list "/tmp" "/dev/shm" -}}
+{{- if include "triton.mountedRepository" . -}}{{- $volumes = append $volumes "model-repository" -}}{{- $paths = append $paths $v.modelRepository.mountPath -}}{{- end -}}
+{{- if include "triton.objectStorage" . -}}{{- $volumes = append $volumes "model-cache" -}}{{- $paths = append $paths (include "triton.modelCacheDir" .) -}}{{- end -}}
+{{- if and (eq $src "gcs") $v.modelRepository.gcs.existingSecret -}}{{- $volumes = append $volumes "gcs-credentials" -}}{{- $paths = append $paths "/var/run/secrets/gcs" -}}{{- end -}}
+{{- if $v.engineBuild.enabled -}}{{- $volumes = concat $volumes (list "engine-repository" "engine-scripts" "engine-cache") -}}{{- $paths = concat $paths (list "/engines/repository" "/engines/cache") -}}{{- end -}}
+{{- range $v.extraVolumes -}}
+{{- if has .name $volumes -}}
+{{- $msgs = append $msgs (printf "extraVolumes has a second volume named %s (the chart's own volumes are %s). Give every extra volume its own name." .name (join ", " $volumes)) -}}
+{{- end -}}
+{{- $volumes = append $volumes .name -}}
+{{- end -}}
+{{- range $v.extraVolumeMounts -}}
+{{- if not (has .name $volumes) -}}
+{{- $msgs = append $msgs (printf "extraVolumeMounts mounts %s, which is no volume of the pod (%s). Add it to extraVolumes, or fix the name." .name (join ", " $volumes)) -}}
+{{- end -}}
+{{- if has .mountPath $paths -}}
+{{- $msgs = append $msgs (printf "extraVolumeMounts mounts a second volume at %s (the Triton container already mounts %s). Give every mount its own path." .mountPath (join ", " $paths)) -}}
+{{- end -}}
+{{- $paths = append $paths .mountPath -}}
+{{- end -}}
+
+{{- /* Requests above limits, and a rolling update that may neither add nor remove a pod: the API server refuses both */ -}}
+{{- range $name, $res := dict "resources" $v.resources "modelRepository.sync.resources" $v.modelRepository.sync.resources "engineBuild.resources" $v.engineBuild.resources -}}
+{{- $req := get ($res | default dict) "requests" | default dict -}}
+{{- $lim := get ($res | default dict) "limits" | default dict -}}
+{{- range $r := list "cpu" "memory" "ephemeral-storage" -}}
+{{- if and (hasKey $req $r) (hasKey $lim $r) -}}
+{{- if gt (include "triton.quantityValue" (get $req $r) | float64) (include "triton.quantityValue" (get $lim $r) | float64) -}}
+{{- $msgs = append $msgs (printf "%s.requests.%s=%v is above %s.limits.%s=%v; the API server refuses a container that requests more than its limit. Raise the limit or lower the request." $name $r (get $req $r) $name $r (get $lim $r)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $strategy := $v.updateStrategy | default dict -}}
+{{- if ne (toString (get $strategy "type")) "Recreate" -}}
+{{- $ru := get $strategy "rollingUpdate" | default dict -}}
+{{- if and (eq (trimSuffix "%" (toString (get $ru "maxSurge" | default 0))) "0") (eq (trimSuffix "%" (toString (get $ru "maxUnavailable" | default 0))) "0") (hasKey $ru "maxUnavailable") (hasKey $ru "maxSurge") -}}
+{{- $msgs = append $msgs "updateStrategy.rollingUpdate.maxSurge and maxUnavailable are both 0: a rollout could neither add a pod nor remove one, and the API server refuses it. Set maxUnavailable=1 (the default) or maxSurge=1." -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Topology spread: the API server refuses two constraints with the same topologyKey and whenUnsatisfiable */ -}}
+{{- $spread := list -}}
+{{- if $v.topologySpread.enabled -}}
+{{- $spread = append $spread (printf "kubernetes.io/hostname/%s" $v.topologySpread.whenUnsatisfiable) -}}
+{{- if $v.topologySpread.zones -}}{{- $spread = append $spread (printf "topology.kubernetes.io/zone/%s" $v.topologySpread.whenUnsatisfiable) -}}{{- end -}}
+{{- end -}}
+{{- range $v.topologySpreadConstraints -}}
+{{- $k := printf "%s/%s" .topologyKey .whenUnsatisfiable -}}
+{{- if has $k $spread -}}
+{{- $msgs = append $msgs (printf "topologySpreadConstraints repeats topologyKey=%s with whenUnsatisfiable=%s (topologySpread.enabled adds kubernetes.io/hostname, and topology.kubernetes.io/zone with topologySpread.zones, with topologySpread.whenUnsatisfiable); the API server refuses a second constraint on the same pair. Drop it, or set topologySpread.enabled=false and list every constraint yourself." .topologyKey .whenUnsatisfiable) -}}
+{{- end -}}
+{{- $spread = append $spread $k -}}
+{{- end -}}
+
+{{- /* CIDRs: the API server refuses an IPv4 CIDR with bits set beyond its prefix (10.1.2.3/8; write 10.0.0.0/8) */ -}}
+{{- $cidrs := dict -}}
+{{- range $v.service.loadBalancerSourceRanges -}}{{- $_ := set $cidrs . "service.loadBalancerSourceRanges" -}}{{- end -}}
+{{- range $v.networkPolicy.extraIngress -}}{{- range .from -}}{{- with .ipBlock -}}{{- $_ := set $cidrs .cidr "networkPolicy.extraIngress[].from[].ipBlock.cidr" -}}{{- end -}}{{- end -}}{{- end -}}
+{{- range $cidr, $where := $cidrs -}}
+{{- if regexMatch "^[0-9.]+/[0-9]+$" $cidr -}}
+{{- $parts := splitList "/" $cidr -}}
+{{- $octets := splitList "." (first $parts) -}}
+{{- $addr := 0 -}}
+{{- range $octets -}}{{- $addr = add (mul $addr 256) (atoi .) -}}{{- end -}}
+{{- $block := 1 -}}
+{{- range until (sub 32 (atoi (last $parts)) | int) -}}{{- $block = mul $block 2 -}}{{- end -}}
+{{- if ne (mod $addr $block) 0 -}}
+{{- $net := sub $addr (mod $addr $block) -}}
+{{- $msgs = append $msgs (printf "%s=%s has bits set beyond its /%s prefix, which the API server refuses. Write its network address: %d.%d.%d.%d/%s." $where $cidr (last $parts) (div $net 16777216) (mod (div $net 65536) 256) (mod (div $net 256) 256) (mod $net 256) (last $parts)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Server */ -}}
 {{- if and $v.server.loadModels (ne $v.server.modelControlMode "explicit") -}}
 {{- $msgs = append $msgs (printf "server.loadModels is only used with server.modelControlMode=explicit (it is %s). Set server.modelControlMode=explicit, or clear server.loadModels." $v.server.modelControlMode) -}}
