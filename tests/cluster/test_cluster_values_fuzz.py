@@ -21,6 +21,14 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 RANDOM = os.environ.get("FUZZ_RANDOM") == "1"
 
 
+class QuotedDumper(yaml.SafeDumper):
+    """Every string double-quoted: Helm reads a values file as YAML 1.1, where a plain `y` or `n`
+    (which PyYAML leaves unquoted) is a boolean, so the drawn string would reach the chart as one."""
+
+
+QuotedDumper.add_representer(str, lambda dumper, s: dumper.represent_scalar("tag:yaml.org,2002:str", s, style='"'))
+
+
 def test_values_drawn_from_the_schema_are_refused_only_by_the_chart_itself(kube, namespace, tmp_path):
     values_file = tmp_path / "values.yaml"
     outcomes = {"installed": 0, "refused by the chart": 0}
@@ -30,7 +38,7 @@ def test_values_drawn_from_the_schema_are_refused_only_by_the_chart_itself(kube,
               suppress_health_check=list(HealthCheck))
     @given(from_schema(SCHEMA))
     def install_dry_run(values):
-        values_file.write_text(yaml.safe_dump(values))
+        values_file.write_text(yaml.dump(values, Dumper=QuotedDumper))
         result = kube.helm("install", "fuzz", str(CHART), "-n", namespace, "--dry-run=server", "-f",
                            str(values_file), check=False, timeout=60)
         if result.returncode == 0:
