@@ -18,7 +18,8 @@ INVALID_COMBINATIONS = [
     ("gpu mode asking for no gpu", {"gpu": {"count": 0}}, ["gpu.count=0", "gpu.enabled=false"]),
     ("mig in cpu-only mode", {"gpu": {"enabled": False, "mig": {"profile": "1g.10gb"}}}, ["gpu.mig.profile=1g.10gb", "gpu.enabled=false"]),
     ("gpu products with a hand-written node affinity",
-     {"gpu": {"products": ["NVIDIA-L4"]}, "affinity": {"nodeAffinity": {"x": 1}}}, ["gpu.products", "affinity.nodeAffinity"]),
+     {"gpu": {"products": ["NVIDIA-L4"]}, "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+         "nodeSelectorTerms": [{"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}]}}}}, ["gpu.products", "affinity.nodeAffinity"]),
     ("s3 without a url", {"modelRepository": {"source": "s3"}}, ["modelRepository.source=s3", "modelRepository.s3.url"]),
     ("gcs without a url", {"modelRepository": {"source": "gcs"}}, ["modelRepository.gcs.url", "gs://"]),
     ("azure without a url", {"modelRepository": {"source": "azure", "azure": {"existingSecret": "a"}}}, ["modelRepository.azure.url", "as://"]),

@@ -190,6 +190,19 @@ the chart's <fullname>-admin-key. Triton gets the key as $(TRITON_ADMIN_KEY), ex
 {{- mulf (float64 (printf "0%s" $num)) (get $units (trimPrefix $num $q) | default 1.0) -}}
 {{- end -}}
 
+{{/* An IPv4 address as an integer, and the size of the block of a prefix length (2^(32-prefix)). */}}
+{{- define "triton.ipv4Value" -}}
+{{- $addr := 0 -}}
+{{- range splitList "." . -}}{{- $addr = add (mul $addr 256) (atoi .) -}}{{- end -}}
+{{- $addr -}}
+{{- end -}}
+
+{{- define "triton.ipv4BlockSize" -}}
+{{- $block := 1 -}}
+{{- range until (sub 32 (atoi (toString .)) | int) -}}{{- $block = mul $block 2 -}}{{- end -}}
+{{- $block -}}
+{{- end -}}
+
 {{/* Whether the pod uses GPUs at all. */}}
 {{- define "triton.usesGpu" -}}
 {{- if .Values.gpu.enabled -}}true{{- end -}}

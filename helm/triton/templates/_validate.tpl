@@ -134,15 +134,32 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- /* CIDRs: the API server refuses an IPv4 CIDR with bits set beyond its prefix (10.1.2.3/8; write 10.0.0.0/8) */ -}}
 {{- $cidrs := dict -}}
 {{- range $v.service.loadBalancerSourceRanges -}}{{- $_ := set $cidrs . "service.loadBalancerSourceRanges" -}}{{- end -}}
-{{- range $v.networkPolicy.extraIngress -}}{{- range .from -}}{{- with .ipBlock -}}{{- $_ := set $cidrs .cidr "networkPolicy.extraIngress[].from[].ipBlock.cidr" -}}{{- end -}}{{- end -}}{{- end -}}
+{{- range $v.networkPolicy.extraIngress -}}{{- range .from -}}{{- with .ipBlock -}}
+{{- $_ := set $cidrs .cidr "networkPolicy.extraIngress[].from[].ipBlock.cidr" -}}
+{{- $cidr := .cidr -}}
+{{- range (get . "except" | default list) -}}
+{{- $_ := set $cidrs . "networkPolicy.extraIngress[].from[].ipBlock.except" -}}
+{{- /* an except block must lie strictly inside the cidr */ -}}
+{{- $inside := false -}}
+{{- if regexMatch "^[0-9.]+/[0-9]+$" $cidr -}}
+{{- $outer := splitList "/" $cidr -}}
+{{- $inner := splitList "/" . -}}
+{{- $outerBlock := include "triton.ipv4BlockSize" (last $outer) | int64 -}}
+{{- $innerAddr := include "triton.ipv4Value" (first $inner) | int64 -}}
+{{- if and (gt (atoi (last $inner)) (atoi (last $outer))) (eq (sub $innerAddr (mod $innerAddr $outerBlock)) (sub (include "triton.ipv4Value" (first $outer) | int64) (mod (include "triton.ipv4Value" (first $outer) | int64) $outerBlock))) -}}
+{{- $inside = true -}}
+{{- end -}}
+{{- end -}}
+{{- if not $inside -}}
+{{- $msgs = append $msgs (printf "networkPolicy.extraIngress ipBlock except %s is not strictly inside its cidr %s; the API server refuses it. List only smaller blocks of %s under except." . $cidr $cidr) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}{{- end -}}{{- end -}}
 {{- range $cidr, $where := $cidrs -}}
 {{- if regexMatch "^[0-9.]+/[0-9]+$" $cidr -}}
 {{- $parts := splitList "/" $cidr -}}
-{{- $octets := splitList "." (first $parts) -}}
-{{- $addr := 0 -}}
-{{- range $octets -}}{{- $addr = add (mul $addr 256) (atoi .) -}}{{- end -}}
-{{- $block := 1 -}}
-{{- range until (sub 32 (atoi (last $parts)) | int) -}}{{- $block = mul $block 2 -}}{{- end -}}
+{{- $addr := include "triton.ipv4Value" (first $parts) | int64 -}}
+{{- $block := include "triton.ipv4BlockSize" (last $parts) | int64 -}}
 {{- if ne (mod $addr $block) 0 -}}
 {{- $net := sub $addr (mod $addr $block) -}}
 {{- $msgs = append $msgs (printf "%s=%s has bits set beyond its /%s prefix, which the API server refuses. Write its network address: %d.%d.%d.%d/%s." $where $cidr (last $parts) (div $net 16777216) (mod (div $net 65536) 256) (mod (div $net 256) 256) (mod $net 256) (last $parts)) -}}
