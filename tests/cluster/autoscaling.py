@@ -40,7 +40,7 @@ from tritonctl.server.process import stop_group
 
 SERVICE_S = 0.020
 RATE = 80.0
-TARGET_US = 13500
+TARGET_US = 15000
 MAX_REPLICAS = 3
 MODEL = "gpu_like"
 MODEL_PY = f'''

@@ -14,10 +14,11 @@ rate): evenly spaced requests would never queue below capacity, and the queue-ti
 swing between 0 and overload.
 
 Expected, from the numbers (M/D/1 per server, 20 ms service, 80 req/s in all): 1 replica is
-overloaded (queue time grows without bound), 2 replicas wait ~40 ms, 3 replicas ~11 ms. Target
-13500 us: from 1 or 2 replicas the HPA wants more, at 3 it wants ceil(3 x 11/13.5) = 3, outside the
-10 % tolerance but above 2/3 of the target: it settles at 3 (maxReplicas). The scale-down
-stabilisation (30 s) absorbs a dip of the 20 s rate.
+overloaded (queue time grows without bound), 2 replicas wait ~40 ms, 3 replicas ~11 ms (measured:
+11.5-13.6 ms, about 21 ms per request with the backend's overhead). Target 15000 us: from 1 or 2
+replicas the HPA wants more, at 3 it wants ceil(3 x 12.5/15) = 3, outside the 10 % tolerance but
+above 2/3 of the target: it settles at 3 (maxReplicas); going down to 2 would need the average
+under 10 ms for the whole 30 s scale-down stabilisation window.
 Scale-up bound: scrape 2 s + rate window 20 s + rule evaluation 1 s + adapter relist 2 s + HPA
 sync 5 s, about 30 s until the average crosses the target; asserted: 3 replicas within 90 s of
 the load starting. Scale-down: 30 s stabilisation + the 20 s window draining + sync, within 120 s.
