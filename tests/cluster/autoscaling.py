@@ -19,6 +19,7 @@ import ipaddress
 import json
 import os
 import random
+import shlex
 import subprocess
 import threading
 import time
@@ -161,15 +162,15 @@ def write_keda_certs(folder: Path) -> Path:
     operator's gRPC metrics service requires and verifies a client certificate from the same CA,
     pkg/metricsservice/utils/tls.go; the metrics server dials it with the same files)."""
     folder.mkdir(parents=True, exist_ok=True)
-    ca_key = pki._key()
+    ca_key = pki.new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keda-rehearsal-ca")])
-    pki._write_cert(pki._sign(ca_name, ca_key, ca_name, ca_key, ca=True), folder / "ca.crt")
-    key = pki._key()
+    pki.write_cert(pki.sign(ca_name, ca_key, ca_name, ca_key, ca=True), folder / "ca.crt")
+    key = pki.new_key()
     sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    leaf = pki._sign(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keda")]), key, ca_name, ca_key,
+    leaf = pki.sign(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "keda")]), key, ca_name, ca_key,
                      usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH), sans=sans)
-    pki._write_cert(leaf, folder / "tls.crt")
-    pki._write_key(key, folder / "tls.key")
+    pki.write_cert(leaf, folder / "tls.crt")
+    pki.write_key(key, folder / "tls.key")
     return folder
 
 
@@ -388,3 +389,19 @@ def external_metric(kube: Kube, namespace: str, scaled_object: str, metric: str)
            f"?labelSelector=scaledobject.keda.sh%2Fname%3D{scaled_object}")
     result = kube.kubectl("get", "--raw", raw, check=False)
     return json.loads(result.stdout or "{}").get("items") or []
+
+
+def notes_commands(kube: Kube, namespace: str, release: str) -> list[list[str]]:
+    """The kubectl commands the release's NOTES give under "Prove the autoscaling metric reaches
+    the HPA", as argument lists for kubectl (what a user would paste)."""
+    notes = kube.helm("get", "notes", release, "-n", namespace).stdout
+    _, marker, section = notes.partition("Prove the autoscaling metric reaches the HPA:")
+    assert marker, notes
+    commands = []
+    for line in section.splitlines():
+        line = line.strip()
+        if line[:2].rstrip(".").isdigit() or line.startswith(("NOTE", "WARNING")):
+            break  # the next section
+        if line.startswith("kubectl "):
+            commands.append(shlex.split(line)[1:])
+    return commands

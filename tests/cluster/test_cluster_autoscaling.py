@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from autoscaling import (RATE, TARGET_US, Adapter, scaling_loop, start_prometheus, values,  # noqa: F401 - mk/cluster.mk reads TARGET_US here
-                         write_repository)
+from autoscaling import (RATE, TARGET_US, Adapter, notes_commands, scaling_loop,  # noqa: F401 - mk/cluster.mk reads TARGET_US
+                         start_prometheus, values, write_repository)
 from releases import RELEASE, install, uninstall, values_path
 from standin import StandIn
 
@@ -56,6 +56,14 @@ def test_queue_time_autoscaling_through_prometheus_adapter_and_the_hpa(kube, nam
             return json.loads(kube.kubectl("get", "--raw", raw, check=False).stdout or "{}").get("items")
         listed = kube.wait_for("the adapter to serve the metric per pod", served, timeout=90)
         assert {i["describedObject"]["name"] for i in listed} == {s.pod for s in standin.ready_servers()}
+
+        # the NOTES' own commands answer what the NOTES say: the metric per pod, the HPA reading it
+        raw_cmd, describe_cmd = notes_commands(kube, namespace, RELEASE)
+        assert raw_cmd[:2] == ["get", "--raw"] and describe_cmd[-3:-1] == ["describe", "hpa"], (raw_cmd, describe_cmd)
+        answered = json.loads(kube.kubectl(*raw_cmd).stdout)["items"]
+        assert {i["describedObject"]["name"] for i in answered} == {s.pod for s in standin.ready_servers()}
+        assert {i["metric"]["name"] for i in answered} == {METRIC}
+        kube.wait_for("the HPA to describe the metric", lambda: METRIC in kube.kubectl(*describe_cmd).stdout)
 
         scaling_loop(kube, namespace, RELEASE, standin, tmp_path)
     finally:

@@ -35,8 +35,10 @@ stabilisation + the 20 s window draining).
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from autoscaling import (Keda, external_metric, quantity, scaling_loop, start_prometheus, values,
+from autoscaling import (Keda, external_metric, notes_commands, quantity, scaling_loop, start_prometheus, values,
                          write_repository)
 from releases import RELEASE, install, uninstall, values_path
 from standin import StandIn
@@ -90,6 +92,13 @@ def test_queue_time_autoscaling_through_keda_and_the_hpa(kube, namespace, tmp_pa
             return external_metric(kube, namespace, RELEASE, names[0])
         items = kube.wait_for("KEDA's metrics server to serve the trigger's value", served, timeout=60)
         assert items[0]["metricName"] == names[0] and "value" in items[0], items
+        # the NOTES' own commands answer what the NOTES say: the trigger's value, the ScaledObject Ready
+        raw_cmd, get_cmd = notes_commands(kube, namespace, RELEASE)
+        answered = json.loads(kube.kubectl(*raw_cmd).stdout)["items"]
+        assert [i["metricName"] for i in answered] == [names[0]], answered
+        listed = kube.kubectl(*get_cmd).stdout.splitlines()
+        header, row = listed[0].split(), listed[1].split()
+        assert dict(zip(header, row)).get("READY") == "True", listed
 
         rows = scaling_loop(kube, namespace, HPA, standin, tmp_path, check=keda.check_running,
                             target_us=THRESHOLD_US)

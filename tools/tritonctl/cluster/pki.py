@@ -66,17 +66,17 @@ class Pki:
                                           self.front_proxy_cert, self.service_account_key))
 
 
-def _key() -> rsa.RSAPrivateKey:
+def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
+def write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                        serialization.NoEncryption()))
     path.chmod(0o600)
 
 
-def _sign(subject: x509.Name, key, ca_name: x509.Name, ca_key, *, ca: bool = False,
+def sign(subject: x509.Name, key, ca_name: x509.Name, ca_key, *, ca: bool = False,
           usages: tuple = (), sans: list | None = None) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
@@ -96,7 +96,7 @@ def _sign(subject: x509.Name, key, ca_name: x509.Name, ca_key, *, ca: bool = Fal
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def _write_cert(cert: x509.Certificate, path: Path) -> None:
+def write_cert(cert: x509.Certificate, path: Path) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -106,10 +106,10 @@ def create(folder: Path) -> Pki:
     if pki.exists():
         return pki
     folder.mkdir(parents=True, exist_ok=True)
-    ca_key = _key()
+    ca_key = new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tritonctl-rehearsal-ca")])
-    _write_cert(_sign(ca_name, ca_key, ca_name, ca_key, ca=True), pki.ca_cert)
-    _write_key(ca_key, pki.ca_key)
+    write_cert(sign(ca_name, ca_key, ca_name, ca_key, ca=True), pki.ca_cert)
+    write_key(ca_key, pki.ca_key)
 
     loopback = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
                 x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
@@ -125,8 +125,8 @@ def create(folder: Path) -> Pki:
          (ExtendedKeyUsageOID.CLIENT_AUTH,), None),
     ]
     for cert_path, key_path, name, usages, sans in leaves:
-        key = _key()
-        _write_cert(_sign(x509.Name(name), key, ca_name, ca_key, usages=usages, sans=sans), cert_path)
-        _write_key(key, key_path)
-    _write_key(_key(), pki.service_account_key)
+        key = new_key()
+        write_cert(sign(x509.Name(name), key, ca_name, ca_key, usages=usages, sans=sans), cert_path)
+        write_key(key, key_path)
+    write_key(new_key(), pki.service_account_key)
     return pki
