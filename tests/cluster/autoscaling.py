@@ -312,7 +312,7 @@ def quantity(value: str | None) -> float | None:
 
 def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir: Path,
                  check=lambda: None, target_us: float = TARGET_US) -> list[dict]:
-    """Idle at minReplicas (10 s), the Poisson load at RATE (100 s), then the cool-down (up to
+    """Idle at minReplicas (10 s), the Poisson load at RATE (80 s), then the cool-down (up to
     120 s), sampling the HPA once a second; asserts the behaviour the tests' docstrings derive:
     1 while idle, MAX_REPLICAS within 90 s of the load, no scale-down under load, the metric's
     median over the load's last 30 s under ``target_us``, back to 1 after it, 0 failed requests,
@@ -344,7 +344,7 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
 
         load = OpenLoopLoad(standin, RATE).start()
         load_start = time.monotonic()
-        while time.monotonic() - load_start < 100:
+        while time.monotonic() - load_start < 80:
             sample("load")
             time.sleep(1)
         scaled_up = next((r["t"] for r in rows if r["phase"] == "load" and r["replicas"] == MAX_REPLICAS), None)

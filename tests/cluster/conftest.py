@@ -41,11 +41,12 @@ def kube(cluster) -> Kube:
 @pytest.fixture
 def namespace(kube, request):
     """A fresh namespace under the restricted Pod Security level, named after the test; deleted
-    after it, waiting until its pods are gone so the next test finds the GPUs free."""
+    after it without waiting (the namespace controller finishes in the background: every test
+    uninstalls its release with `helm uninstall --wait` first, so its pods and GPUs are gone)."""
     base = request.node.originalname.removeprefix("test_")[:30]
     param = request.node.callspec.id[:28] if hasattr(request.node, "callspec") else ""
     name = f"{base}-{param}".lower().replace("_", "-")
     name = "".join(c for c in name if c.isalnum() or c == "-").strip("-")
     kube.namespace(name)
     yield name
-    kube.kubectl("delete", "namespace", name, "--timeout=60s", check=False)
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)

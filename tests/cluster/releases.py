@@ -80,6 +80,9 @@ def install(kube: Kube, namespace: str, args: list[str], release: str = RELEASE,
 def uninstall(kube: Kube, namespace: str, release: str = RELEASE) -> None:
     """Uninstall and wait until the release's pods are gone (their GPUs are free again)."""
     kube.helm("uninstall", release, "-n", namespace, "--wait", "--timeout", "60s", check=False)
+    # the garbage collector removes the ReplicaSets' pods after the Deployment: wait for them
+    kube.wait_for(f"the pods of {release} in {namespace} to go",
+                  lambda: not kube.items("pods", namespace, f"app.kubernetes.io/instance={release}"), timeout=60)
     kube.kubectl("delete", "pv", "-l", f"rehearsal/namespace={namespace}", "--wait=false", check=False)
 
 
