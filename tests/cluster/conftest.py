@@ -4,6 +4,7 @@ built by `make test` through k8s/cluster/build.sh. Never skipped: a missing bina
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -45,8 +46,10 @@ def namespace(kube, request):
     uninstalls its release with `helm uninstall --wait` first, so its pods and GPUs are gone)."""
     base = request.node.originalname.removeprefix("test_")[:30]
     param = request.node.callspec.id[:28] if hasattr(request.node, "callspec") else ""
+    # unique per test: a namespace of an earlier test may still be terminating
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
     name = f"{base}-{param}".lower().replace("_", "-")
-    name = "".join(c for c in name if c.isalnum() or c == "-").strip("-")
+    name = "".join(c for c in name if c.isalnum() or c == "-")[:56].strip("-") + f"-{digest}"  # at most 63
     kube.namespace(name)
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)

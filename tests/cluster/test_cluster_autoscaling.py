@@ -62,7 +62,7 @@ def test_queue_time_autoscaling_through_prometheus_adapter_and_the_hpa(kube, nam
         assert raw_cmd[:2] == ["get", "--raw"] and describe_cmd[-3:-1] == ["describe", "hpa"], (raw_cmd, describe_cmd)
         answered = json.loads(kube.kubectl(*raw_cmd).stdout)["items"]
         assert {i["describedObject"]["name"] for i in answered} == {s.pod for s in standin.ready_servers()}
-        assert {i["metric"]["name"] for i in answered} == {METRIC}
+        assert {i["metricName"] for i in answered} == {METRIC}
         kube.wait_for("the HPA to describe the metric", lambda: METRIC in kube.kubectl(*describe_cmd).stdout)
 
         scaling_loop(kube, namespace, RELEASE, standin, tmp_path)
