@@ -4,6 +4,11 @@
 # keyed by each wrapper's go.sum). kwok's simulated GPU, MIG and CPU nodes stand in for kubelets.
 #   make cluster-up            # then: export KUBECONFIG=$(CURDIR)/.cluster/kubeconfig
 #   make cluster-down
+# Go is in /usr/local/go/bin on polyglot machines, which only interactive shells put on PATH:
+# look there too (build.sh and the CRD download in the tests run go).
+ifeq ($(shell command -v go 2>/dev/null),)
+export PATH := $(PATH):/usr/local/go/bin
+endif
 CLUSTER_STATE ?= .cluster
 CLUSTER_BIN_STAMP := .cluster-bin
 HPA_SYNC_PERIOD ?= 5s
