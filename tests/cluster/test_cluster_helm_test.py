@@ -7,8 +7,6 @@ is 127.0.0.1 and its ports the local server's."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import os
 import re
 import subprocess
@@ -16,31 +14,12 @@ import sys
 
 import pytest
 import yaml
-from kubekit import Kube
 from releases import RELEASE, install, uninstall, values_path
 
 import podkit
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 VALUES = {"gpu": {"enabled": False}, "modelRepository": {"source": "s3", "s3": {"url": "s3://models/repository"}}}
-
-
-def resolve_env(kube: Kube, namespace: str, container: dict) -> dict:
-    """The container as the kubelet would run it: env values from Secrets read from the API
-    server, ``$(VAR)`` references in args expanded."""
-    resolved = copy.deepcopy(container)
-    env = {}
-    for entry in resolved.get("env") or []:
-        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
-        if ref:
-            secret = kube.get("secret", ref["name"], namespace)
-            entry["value"] = base64.b64decode(secret["data"][ref["key"]]).decode()
-            del entry["valueFrom"]
-        entry.setdefault("value", "")  # the API server drops an empty value
-        env[entry["name"]] = entry["value"]
-    resolved["args"] = [re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), a)
-                        for a in resolved.get("args", [])]
-    return resolved
 
 
 def test_helm_test_is_admitted_succeeds_and_its_script_passes_against_the_charts_triton(kube, namespace, tmp_path):
@@ -57,14 +36,14 @@ def test_helm_test_is_admitted_succeeds_and_its_script_passes_against_the_charts
         scripts.mkdir()
         (scripts / "smoke_test.py").write_text(script["data"]["smoke_test.py"])
 
+        # the live objects, Secrets included: podkit resolves env and $(VAR) as the kubelet would
         deployment = kube.get("deployment", RELEASE, namespace)
-        spec = deployment["spec"]["template"]["spec"]
-        spec["containers"] = [resolve_env(kube, namespace, c) if c["name"] == "triton" else c for c in spec["containers"]]
+        secrets = kube.items("secrets", namespace=namespace)
         repo = tmp_path / "repository"
         podkit.write_double_model(repo)
-        with podkit.start_chart_triton([deployment], repo, tmp_path / "triton", sandbox=False) as server:
-            container = resolve_env(kube, namespace, pod["spec"]["containers"][0])
-            env = {e["name"]: e["value"] for e in container["env"]}
+        with podkit.start_chart_triton([deployment, *secrets], repo, tmp_path / "triton", sandbox=False) as server:
+            container = pod["spec"]["containers"][0]
+            env = podkit.container_env(container, secrets)
             service = {p["name"]: str(p["port"]) for p in kube.get("service", RELEASE, namespace)["spec"]["ports"]}
             assert (env["HTTP_PORT"], env["GRPC_PORT"]) == (service["http"], service["grpc"])
             assert env["TRITON_HOST"] == f"{RELEASE}.{namespace}.svc"
@@ -74,7 +53,8 @@ def test_helm_test_is_admitted_succeeds_and_its_script_passes_against_the_charts
             command = [str(scripts / "smoke_test.py") if c == "/scripts/smoke_test.py" else c for c in command]
             mounts = {m["mountPath"] for m in container["volumeMounts"]}
             assert "/scripts" in mounts  # the ConfigMap is where the command looks for the script
-            proc = subprocess.run(command + container.get("args", []), env={**os.environ, **env},
+            args = [podkit.expand(a, env) for a in container.get("args", [])]
+            proc = subprocess.run(command + args, env={**os.environ, **env},
                                   capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "grpc: double -> y" in proc.stdout and "http: double -> y" in proc.stdout, proc.stdout

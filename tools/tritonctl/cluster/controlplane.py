@@ -18,17 +18,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tritonctl.cluster import crds, fleet, pki as pki_mod
 from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
-from tritonctl.server.process import pid_alive, stop_process_group, wait_until
+from tritonctl.server.process import http_status, pid_alive, stop_process_group, wait_until
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"
@@ -249,12 +248,14 @@ class ControlPlane:
                     wait_until(lambda: _tcp_open(info.ports.etcd_client), timeout, started[name], what="etcd",
                                state="listening")
                 elif name == "kube-apiserver":
-                    wait_until(lambda: self._get(info, "/readyz") == 200, timeout, started[name],
+                    tls = self._admin_tls()
+                    wait_until(lambda: http_status(info.server + "/readyz", 3, tls) == 200, timeout, started[name],
                                what="kube-apiserver", state="ready (/readyz)")
+            self_signed = _self_signed_tls()
             for name in ("kube-controller-manager", "kube-scheduler"):
                 port = info.ports.controller_manager if name == "kube-controller-manager" else info.ports.scheduler
-                wait_until(lambda port=port: _https_status(f"https://127.0.0.1:{port}/healthz") == 200, timeout,
-                           started[name], what=name, state="healthy (/healthz)")
+                wait_until(lambda port=port: http_status(f"https://127.0.0.1:{port}/healthz", 3, self_signed) == 200,
+                           timeout, started[name], what=name, state="healthy (/healthz)")
             fleet.create(info, self.settings.fleet)
             wait_until(lambda: fleet.all_ready(info), timeout, started["kwok"], what="the kwok nodes",
                        state="Ready")
@@ -277,14 +278,11 @@ class ControlPlane:
         finally:
             log.close()
 
-    def _get(self, info: ClusterInfo, path: str) -> int:
+    def _admin_tls(self) -> ssl.SSLContext:
+        """The API server's CA and the admin client certificate."""
         ctx = ssl.create_default_context(cafile=str(self.state / "pki" / "ca.crt"))
         ctx.load_cert_chain(str(self.state / "pki" / "admin.crt"), str(self.state / "pki" / "admin.key"))
-        try:
-            with urllib.request.urlopen(info.server + path, context=ctx, timeout=3) as r:
-                return r.status
-        except urllib.error.HTTPError as exc:
-            return exc.code
+        return ctx
 
     def down(self, log=print, keep_logs: bool = False) -> None:
         """Stop every component (in reverse order) and remove the state folder."""
@@ -305,19 +303,14 @@ class ControlPlane:
 
 
 def _tcp_open(port: int) -> bool:
-    import socket
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _https_status(url: str) -> int:
-    # the controller manager and scheduler serve /healthz with a self-signed certificate
+def _self_signed_tls() -> ssl.SSLContext:
+    """For /healthz of the controller manager and the scheduler: self-signed certificates."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(url, context=ctx, timeout=3) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return ctx

@@ -138,10 +138,11 @@ def wait_until(ready, timeout: float, proc: subprocess.Popen | None = None, what
     raise RuntimeError(f"{what} was not {state} within {timeout:.0f}s")
 
 
-def http_status(url: str, timeout: float = 2) -> int:
-    """The HTTP status ``url`` answers (an error status too); OSError when nothing answers."""
+def http_status(url: str, timeout: float = 2, context=None) -> int:
+    """The HTTP status ``url`` answers (an error status too); OSError when nothing answers.
+    ``context``: an ``ssl.SSLContext`` for https (a CA, a client certificate)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
