@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import slow_model
 
 ROOT = Path(__file__).resolve().parents[2]
 # as `tritonctl build -m linear -m digits -m digits_preprocess -m digits_postprocess -m digits_pipeline`
@@ -43,6 +44,7 @@ def lt_repo(example_build, tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("lt_repo") / "model_repository"
     for m in MODELS:
         shutil.copytree(example_build / m, repo / m)
+    slow_model.write(repo)
     return repo
 
 

@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from slow_model import SLOW_MODEL, SLOW_MS
+
 from tritonctl.bench.locust_run import run_headless
 
 pytestmark = pytest.mark.integration
@@ -44,12 +46,15 @@ def test_a_model_the_server_does_not_have_fails_with_a_clear_message(lt_server, 
 
 
 def test_a_broken_threshold_fails_the_run(lt_server, tmp_path):
-    s = run_headless(lt_server.http_url, "linear", users=1, duration=2, protocol="http", out_dir=tmp_path,
-                     max_fail_ratio=0.0, max_p99_ms=0.001)
+    # every request takes at least SLOW_MS, so a p99 threshold of 1 ms cannot hold
+    assert SLOW_MS > 1
+    s = run_headless(lt_server.http_url, SLOW_MODEL, users=1, duration=2, protocol="http", out_dir=tmp_path,
+                     max_fail_ratio=0.0, max_p99_ms=1)
     log = open(s["log"]).read()
     assert s["requests"] > 0 and s["failures"] == 0, log
     assert s["exit_code"] == 1, log
-    assert "threshold broken: p99 response time" in log
+    assert re.search(r"threshold broken: p99 response time (\d+) ms > --max-p99-ms 1$", log, re.M), log
+    assert int(re.search(r"p99 response time (\d+) ms", log).group(1)) >= SLOW_MS, log
 
 
 def test_a_step_shape_run_climbs_in_steps(lt_server, tmp_path):
