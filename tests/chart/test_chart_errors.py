@@ -81,6 +81,15 @@ INVALID_COMBINATIONS = [
     ("min replicas above max", {"autoscaling": {"enabled": True, "metricsSource": "keda", "minReplicas": 5, "maxReplicas": 2,
                                                 "keda": {"serverAddress": "http://p:9090"}}},
      ["autoscaling.minReplicas=5", "autoscaling.maxReplicas=2"]),
+    # scale to zero: Triton's metrics come from its own pods, so at 0 replicas no series exists and
+    # neither KEDA's activation nor the HPA could ever bring the first pod back
+    ("scale to zero with keda", {"autoscaling": {"enabled": True, "metricsSource": "keda", "minReplicas": 0,
+                                                 "keda": {"serverAddress": "http://p:9090"}}},
+     ["autoscaling.minReplicas=0", "no Triton pod", "never activate", "minReplicas=1", "HTTP add-on"]),
+    ("scale to zero through prometheus-adapter", {"autoscaling": {"enabled": True, "metricsSource": "prometheus-adapter",
+                                                                  "minReplicas": 0},
+                                                  "metrics": {"serviceMonitor": {"enabled": True}}},
+     ["autoscaling.minReplicas=0", "no Triton pod", "minReplicas=1"]),
     ("gpu utilisation autoscaling on cpu", {"gpu": {"enabled": False}, "autoscaling": {
         "enabled": True, "metricsSource": "keda", "metric": "gpuUtilization", "keda": {"serverAddress": "http://p:9090"}}},
      ["autoscaling.metric=gpuUtilization", "queueTimePerRequest"]),

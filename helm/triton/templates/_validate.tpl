@@ -258,6 +258,14 @@ in the style of bitnami's common.errors (a "VALUES VALIDATION" block passed to `
 {{- if not $v.metrics.enabled -}}
 {{- $msgs = append $msgs "autoscaling.enabled=true scales on Triton metrics, but metrics.enabled=false. Set metrics.enabled=true." -}}
 {{- end -}}
+{{- /* The schema lets 0 through so that this message, not a bare "minimum: 1", explains why. */ -}}
+{{- if eq (int $v.autoscaling.minReplicas) 0 -}}
+{{- if eq $v.autoscaling.metricsSource "keda" -}}
+{{- $msgs = append $msgs "autoscaling.minReplicas=0 (scale to zero) is not supported: the chart scales on Triton's own metrics, which only Triton pods export, so with no Triton pod there is no series to query; KEDA's Prometheus trigger would read nothing and never activate, and clients would get connection errors (a Service with no endpoints) that no metric counts. Set autoscaling.minReplicas=1. To scale to zero, put a proxy that holds requests and counts them in front of the Service (e.g. KEDA's HTTP add-on) and scale on its metric instead." -}}
+{{- else -}}
+{{- $msgs = append $msgs "autoscaling.minReplicas=0 (scale to zero) is not supported: the HPA reads Triton's per-pod metrics, and with no Triton pod there is no pod to average over, so it could never scale back up (HPA minReplicas 0 also needs the alpha HPAScaleToZero feature gate). Set autoscaling.minReplicas=1." -}}
+{{- end -}}
+{{- end -}}
 {{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) -}}
 {{- $msgs = append $msgs (printf "autoscaling.minReplicas=%d is greater than autoscaling.maxReplicas=%d. Raise autoscaling.maxReplicas." (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
 {{- end -}}
