@@ -1,0 +1,193 @@
+"""What a running Triton serves, and moving a model between its versions on it.
+
+``collect`` answers "what is deployed": every model the server knows (and every model a local
+repository holds), each version's state, the version policy that chose them, which versions the
+repository holds but the server does not serve, and the requests each version answered since
+it loaded with Triton's own latency split (the statistics extension, the same counters
+``tritonctl bench`` reads around its windows).
+
+``pin`` moves a model to one version and back (``tritonctl rollback``). The version policy is the
+switch: ``specific { versions: [N] }`` serves N, ``latest { num_versions: 1 }`` the newest. Triton
+loads the versions a new policy asks for before it retires the others, so a switch under load
+fails no request (tests/integration/test_rollout.py). How the new policy reaches the server
+depends on its model-control mode:
+
+* a repository directory on this machine: its config.pbtxt is rewritten (atomically, as the build
+  writes). A polling server picks it up by itself; an explicit-mode server is then asked to load
+  the model, which reads the new file. The pin survives a restart (``none`` mode needs one).
+* no directory here (a cluster's server through a URL, explicit mode): the served config with the
+  new policy goes with the load request; the repository is unchanged, so the pin lasts until the
+  server restarts (pin the repository too, then ``tritonctl push``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tritonctl import client as tc
+from tritonctl import stats
+from tritonctl.errors import ClientError, RepositoryError
+from tritonctl.server.health import ModelState, ModelStatus, model_statuses
+
+#: what Triton does when a config names no version_policy
+DEFAULT_POLICY = "latest 1"
+
+
+# ---------------------------------------------------------------------------------------------
+# status
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class VersionStatus:
+    version: str
+    state: str  # READY, LOADING, UNAVAILABLE, UNLOADED (held by the repository, never loaded)
+    reason: str = ""
+    in_repository: bool | None = None  # None: no repository to compare with
+    requests: int = 0  # successful requests since this version loaded
+    failures: int = 0
+    inferences: int = 0  # samples (a batch of 4 in one request counts 4)
+    executions: int = 0  # model executions (dynamic batching merges requests into one)
+    # per successful request, ms: Triton's whole request time and its parts
+    latency_ms: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelReport:
+    name: str
+    policy: str  # "latest N", "all", "specific 1,2" (from the served config, else the repository's)
+    platform: str = ""
+    repository_versions: list[int] | None = None  # None: no repository to compare with
+    versions: list[VersionStatus] = field(default_factory=list)
+
+    @property
+    def served(self) -> list[str]:
+        return [v.version for v in self.versions if v.state == ModelState.READY.value]
+
+    @property
+    def not_served(self) -> list[int]:
+        """Versions the repository holds that the server does not serve (the policy's choice, or a failed load)."""
+        served = set(self.served)
+        return [v for v in self.repository_versions or [] if str(v) not in served]
+
+
+@dataclass
+class ServerReport:
+    url: str
+    protocol: str
+    server_version: str
+    repository: str | None
+    models: list[ModelReport]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        for m, md in zip(self.models, d["models"]):
+            md["served"] = m.served
+            md["not_served"] = m.not_served
+        return d
+
+
+def policy_text(config) -> str:
+    """A config's version policy in one phrase (a dict from ``get_config`` or a ModelConfig)."""
+    if not isinstance(config, dict):
+        from google.protobuf import json_format
+
+        config = json_format.MessageToDict(config, preserving_proto_field_name=True)
+    vp = config.get("version_policy") or {}
+    if "specific" in vp:
+        return "specific " + ",".join(str(v) for v in vp["specific"].get("versions", []))
+    if "all" in vp:
+        return "all"
+    if "latest" in vp:
+        return f"latest {vp['latest'].get('num_versions', 1)}"
+    return DEFAULT_POLICY
+
+
+def repository_models(repository: Path) -> dict[str, list[int]]:
+    """{model: numeric version directories} of a repository directory (models have a config.pbtxt)."""
+    from tritonctl.repository import CONFIG, versions
+
+    return {p.name: versions(p) for p in sorted(Path(repository).iterdir())
+            if p.is_dir() and (p / CONFIG).is_file()}
+
+
+def _latency(b: stats.Breakdown) -> dict:
+    if not b.requests:
+        return {}
+    return {"request": b.request_ms, "queue": b.queue_ms, "compute_input": b.compute_input_ms,
+            "compute_infer": b.compute_infer_ms, "compute_output": b.compute_output_ms, "overhead": b.overhead_ms}
+
+
+def collect(client, url: str, repository: Path | None = None) -> ServerReport:
+    """What the server behind ``client`` serves, compared with ``repository`` when given."""
+    protocol = tc.protocol_of(client)
+    try:
+        meta = tc.call("server metadata", client.get_server_metadata, **({"as_json": True} if protocol == "grpc" else {}))
+    except ClientError as exc:
+        raise ClientError(f"cannot reach a server at {protocol}://{url} ({exc}); start one with `tritonctl serve`, "
+                          "or give the address of yours (a cluster's: `kubectl port-forward svc/RELEASE 8001`)") from exc
+    index = model_statuses(client)
+    counters = stats.read(client)  # every model, every version, cumulative since it loaded
+    held = repository_models(repository) if repository is not None else {}
+    names = sorted({m.name for m in index} | set(held))
+    models = []
+    for name in names:
+        entries = [m for m in index if m.name == name]
+        policy, platform = None, ""
+        if any(m.ready for m in entries):
+            cfg = tc.get_config(client, name)
+            policy, platform = policy_text(cfg), cfg.get("platform") or cfg.get("backend", "")
+        elif name in held:  # not served: what the repository's config would do
+            from tritonctl.repository import CONFIG, read_config
+
+            try:
+                cfg = read_config(Path(repository) / name / CONFIG)
+                policy, platform = policy_text(cfg), cfg.platform or cfg.backend
+            except RepositoryError as exc:
+                policy = f"unreadable config ({exc})"
+        report = ModelReport(name, policy or DEFAULT_POLICY, platform,
+                             held.get(name) if repository is not None else None)
+        listed = {m.version: m for m in entries if m.version}
+        for v in held.get(name, []):  # versions on disk the server never listed
+            listed.setdefault(str(v), ModelStatus(name, str(v), ModelState.UNLOADED))
+        for version in sorted(listed, key=lambda v: int(v) if v.isdigit() else -1):
+            m = listed[version]
+            vs = VersionStatus(version, m.state.value, m.short_reason if m.failed else "",
+                               None if repository is None else int(version) in held.get(name, []))
+            if (name, version) in counters:
+                b = stats.diff({}, counters, name, version)
+                vs.requests, vs.failures, vs.inferences, vs.executions = b.requests, b.failures, b.inferences, b.executions
+                vs.latency_ms = _latency(b)
+            report.versions.append(vs)
+        models.append(report)
+    return ServerReport(url, protocol, str(meta.get("version", "")), str(repository) if repository else None, models)
+
+
+def format_report(report: ServerReport) -> str:
+    """The table `tritonctl status` prints."""
+    head = f"Triton {report.server_version} at {report.protocol}://{report.url}"
+    head += f", repository {report.repository}" if report.repository else " (no repository to compare with: --repository DIR)"
+    rows = [("MODEL", "VERSION", "STATE", "POLICY", "REQUESTS", "FAILED", "REQUEST ms", "QUEUE", "IN", "INFER", "OUT", "BATCH")]
+    notes = []
+    for m in report.models:
+        for i, v in enumerate(m.versions or [VersionStatus("-", "UNLOADED")]):
+            lat = v.latency_ms
+            cells = [f"{lat[k]:.3f}" for k in ("request", "queue", "compute_input", "compute_infer", "compute_output")] if lat else ["-"] * 5
+            batch = f"{v.inferences / v.executions:.2f}" if v.executions else "-"
+            state = v.state + ("" if v.in_repository is not False else " (gone from repository)")
+            rows.append((m.name if i == 0 else "", v.version, state, m.policy if i == 0 else "",
+                         str(v.requests), str(v.failures), *cells, batch))
+            if v.reason:
+                notes.append(f"{m.name} v{v.version}: {v.reason.splitlines()[0]}")
+        if m.repository_versions is not None and m.not_served:
+            notes.append(f"{m.name}: the repository holds version(s) {', '.join(map(str, m.not_served))} the server "
+                         f"does not serve (policy {m.policy})")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [head, ""]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    lines.append("")
+    lines.append("latency: average per successful request since the version loaded (Triton's statistics); "
+                 "REQUEST = QUEUE + IN + INFER + OUT + overhead")
+    lines += notes
+    return "\n".join(lines)
