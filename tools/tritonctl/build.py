@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tritonctl import __version__, config, repository
 from tritonctl.errors import ExportError
-from tritonctl.spec import ModelSpec, Spec
+from tritonctl.spec import ModelSpec, PrecisionVariant, Spec
 
 log = logging.getLogger("tritonctl.build")
 
@@ -44,6 +44,7 @@ class PlanItem:
     config_changed: bool
     changes: list[str] = field(default_factory=list)
     record: dict | None = None
+    variant: PrecisionVariant | None = None  # a reduced-precision variant of the model's ONNX export
 
     @property
     def action(self) -> str:
@@ -95,33 +96,60 @@ def fingerprints(m: ModelSpec, fmt: str | None, spec: Spec) -> tuple[str, str]:
     return exact, free
 
 
+def variant_fingerprint(base: str, m: ModelSpec, v: PrecisionVariant, spec: Spec) -> str:
+    """A variant's content hash: its FP32 ONNX model's, the variant's options and the samples that
+    calibrate and grade it (file bytes, or how many are drawn)."""
+    from tritonctl.precision import calibration
+
+    h = hashlib.sha256(base.encode())
+    h.update(json.dumps({"variant": v.model_dump(mode="json"), "samples": m.precision.samples,
+                         "batch": calibration.BATCH}, sort_keys=True).encode())
+    for f in (m.precision.calibration, m.precision.evaluation):
+        path = spec.resolve(f) if f is not None else None
+        h.update(path.read_bytes() if path is not None and path.is_file() else b"<none>")
+    return h.hexdigest()[:16]
+
+
 def plan(spec: Spec, repo: Path) -> list[PlanItem]:
+    from tritonctl.precision import variant_config
+
     items = []
     for m, fmt in config.published_models(spec):
         name = m.served_name(fmt) if fmt else m.name
-        model_dir = repo / name
         fp, fp_any_batch = fingerprints(m, fmt, spec)
         _extra_files(m, spec)  # a missing labels file fails the build before anything is exported
-        latest, record = repository.latest_record(model_dir)
-        artifact = config.artifact_filename(fmt, m.kind)
-        if fmt == "tensorrt" and m.tensorrt.compute_capabilities:
-            artifact = None  # per-GPU plan names: the build record alone says what was built
-        have = latest is not None and (artifact is None or (model_dir / str(latest) / artifact).exists())
-        same = record is not None and (
-            record.get("fingerprint") == fp
-            or (not artifact_depends_on_max_batch_size(m, fmt)
-                and record.get(BATCH_FREE_FINGERPRINT) == fp_any_batch))
-        if same and have:
-            version, reason = None, "same content hash"
-        elif latest is None:
-            version, reason = 1, "no version yet"
-        else:
-            version, reason = latest + 1, "model changed" if record else "no build record"
-        text = config.to_text(config.model_config(m, fmt))
-        cfg_path = model_dir / repository.CONFIG
-        changed = not cfg_path.exists() or cfg_path.read_text() != text
-        items.append(PlanItem(m, fmt, name, fp, fp_any_batch, version, reason, text, changed, record=None if version else record))
+        items.append(_plan_item(repo, m, fmt, name, fp, fp_any_batch, config.model_config(m, fmt)))
+        if fmt == "onnx":  # each variant is its own published model, built from this ONNX file
+            for v in m.variants:
+                items.append(_plan_item(repo, m, fmt, m.variant_name(v), variant_fingerprint(fp, m, v, spec),
+                                        variant_fingerprint(fp_any_batch, m, v, spec), variant_config(m, v), v))
     return items
+
+
+def _plan_item(repo: Path, m: ModelSpec, fmt: str | None, name: str, fp: str, fp_any_batch: str, cfg,
+               variant: PrecisionVariant | None = None) -> PlanItem:
+    """Compare one published model with its newest version in the repository."""
+    model_dir = repo / name
+    latest, record = repository.latest_record(model_dir)
+    artifact = config.artifact_filename(fmt, m.kind)
+    if fmt == "tensorrt" and m.tensorrt.compute_capabilities:
+        artifact = None  # per-GPU plan names: the build record alone says what was built
+    have = latest is not None and (artifact is None or (model_dir / str(latest) / artifact).exists())
+    same = record is not None and (
+        record.get("fingerprint") == fp
+        or (not artifact_depends_on_max_batch_size(m, fmt)
+            and record.get(BATCH_FREE_FINGERPRINT) == fp_any_batch))
+    if same and have:
+        version, reason = None, "same content hash"
+    elif latest is None:
+        version, reason = 1, "no version yet"
+    else:
+        version, reason = latest + 1, "model changed" if record else "no build record"
+    text = config.to_text(cfg)
+    cfg_path = model_dir / repository.CONFIG
+    changed = not cfg_path.exists() or cfg_path.read_text() != text
+    return PlanItem(m, fmt, name, fp, fp_any_batch, version, reason, text, changed,
+                    record=None if version else record, variant=variant)
 
 
 def _example_inputs(m: ModelSpec):
@@ -174,6 +202,35 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
             "metrics": metrics,
         }
         (paths[item.fmt].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
+
+
+def _stage_variants(m: ModelSpec, items: list[PlanItem], base: list[PlanItem], spec: Spec, repo: Path,
+                    staging: repository.Staging, progress) -> None:
+    """Precision variants, converted from the FP32 ONNX file exported in this build (or the published
+    one when only the variants changed) and gated against it (tritonctl.precision)."""
+    from tritonctl.precision.stage import build_variants
+
+    onnx_item = next((i for i in base if i.fmt == "onnx"), None)
+    if onnx_item is not None:
+        fp32 = staging.path / onnx_item.name / str(onnx_item.version) / config.artifact_filename("onnx")
+    else:
+        model_dir = repo / m.served_name("onnx")
+        fp32 = model_dir / str(repository.latest_record(model_dir)[0]) / config.artifact_filename("onnx")
+    paths = {i.variant.suffix: staging.version_dir(i.name, i.version) / config.artifact_filename("onnx") for i in items}
+    records = build_variants(m, [(i.variant, paths[i.variant.suffix]) for i in items], fp32, spec, progress)
+    for item in items:
+        item.record = {
+            "fingerprint": item.fingerprint,
+            BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
+            "model": m.name,
+            "format": item.fmt,
+            "version": item.version,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "tritonctl": __version__,
+            "parity": None,  # the gate below replaces it: a variant is graded against the FP32 ONNX model
+            "precision": records[item.variant.suffix],
+        }
+        (paths[item.variant.suffix].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
 
 
 def _stage_plain(item: PlanItem, spec: Spec, staging: repository.Staging, triton_release: str | None = None) -> None:
@@ -231,10 +288,14 @@ def build(
             by_model.setdefault(item.model.name, []).append(item)
         for name, group in by_model.items():
             m = group[0].model
-            if m.kind == "pytorch":
-                _export_model(m, group, spec, staging, progress)
-            else:
-                _stage_plain(group[0], spec, staging, triton_release)
+            base = [i for i in group if i.variant is None]
+            if base and m.kind == "pytorch":
+                _export_model(m, base, spec, staging, progress)
+            elif base:
+                _stage_plain(base[0], spec, staging, triton_release)
+            variants = [i for i in group if i.variant is not None]
+            if variants:
+                _stage_variants(m, variants, base, spec, repo, staging, progress)
         if triton_release and todo:
             _check_release(staging, triton_release)
         # Everything is exported and proven: only now does the repository change.

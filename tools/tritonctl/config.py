@@ -159,7 +159,11 @@ def published_models(spec: Spec) -> list[tuple[ModelSpec, str | None]]:
 
 def build_configs(spec: Spec) -> dict[str, mc.ModelConfig]:
     """All configs models.yaml generates, keyed by published model name."""
-    return {cfg.name: cfg for cfg in (model_config(m, f) for m, f in published_models(spec))}
+    from tritonctl.precision import variant_config
+
+    cfgs = [model_config(m, f) for m, f in published_models(spec)]
+    cfgs += [variant_config(m, v) for m in spec.models for v in m.variants]  # <name>_int8...: docs/precision.md
+    return {cfg.name: cfg for cfg in cfgs}
 
 
 def to_text(cfg: mc.ModelConfig) -> str:

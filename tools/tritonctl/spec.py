@@ -259,6 +259,63 @@ DEFAULT_TOLERANCES = {
 EXACT = Tolerance(atol=0, rtol=0)
 
 
+# Reduced-precision variants of the ONNX export (docs/precision.md). Each is published as its own
+# Triton model, `<name>_<suffix>`, so FP32 and INT8 serve side by side and a client routes by name.
+VARIANT_SUFFIX = {"int8_static": "int8", "int8_dynamic": "int8_dynamic", "fp16": "fp16"}
+GATE_DEFAULTS = {"top1": 0.99, "cosine": 0.99, "rel_error": 0.05}
+
+
+class AccuracyGate(_Strict):
+    """The task metric a variant must meet against the FP32 ONNX model; none given: top1 for a
+    classifier (first output one vector of scores per sample), else cosine (tritonctl.precision.gate)."""
+
+    top1: Optional[float] = Field(default=None, gt=0, le=1, description="minimum top-1 agreement with FP32")
+    cosine: Optional[float] = Field(default=None, gt=-1, le=1, description="minimum mean cosine similarity")
+    rel_error: Optional[float] = Field(default=None, gt=0, description="maximum relative error ||q - f|| / ||f||")
+
+    @model_validator(mode="after")
+    def _one(self) -> "AccuracyGate":
+        given = [k for k in GATE_DEFAULTS if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give one metric per gate, got {given}: top1, cosine or rel_error")
+        return self
+
+
+class PrecisionVariant(_Strict):
+    type: Literal["int8_static", "int8_dynamic", "fp16"]
+    name: Optional[str] = Field(default=None, description="suffix of the published name; default by type")
+    per_channel: bool = Field(default=True, description="int8: one scale per output channel of each weight")
+    calibrate_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    exclude_nodes: list[str] = Field(default=[], description="ONNX node names kept in FP32")
+    gate: AccuracyGate = AccuracyGate()
+
+    @field_validator("name")
+    @classmethod
+    def _suffix(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.match(r"^[A-Za-z0-9_.-]+$", v):
+            raise ValueError(f"'{v}' is not a valid name suffix: letters, digits, _ . - only")
+        return v
+
+    @property
+    def suffix(self) -> str:
+        return self.name or VARIANT_SUFFIX[self.type]
+
+
+class Precision(_Strict):
+    calibration: Optional[Path] = Field(default=None, description=".npz (one array per input) or .npy (one input)")
+    evaluation: Optional[Path] = Field(default=None, description="the gate's data; default: the calibration set")
+    samples: int = Field(default=64, ge=1, le=100_000, description="samples drawn when no calibration file is given")
+    variants: list[PrecisionVariant] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Precision":
+        suffixes = [v.suffix for v in self.variants]
+        dup = sorted({s for s in suffixes if suffixes.count(s) > 1})
+        if dup:
+            raise ValueError(f"variants publish the name suffix {dup} twice: give each a distinct `name:`")
+        return self
+
+
 class EnsembleStep(_Strict):
     model: str
     version: int = -1
@@ -293,6 +350,7 @@ class ModelSpec(_Strict):
     warmup: Union[bool, Warmup] = False
     tolerance: Optional[Tolerance] = None
     parameters: dict[str, str] = {}
+    precision: Optional[Precision] = None
 
     @field_validator("name")
     @classmethod
@@ -338,6 +396,8 @@ class ModelSpec(_Strict):
             self.serve = self.formats[0]
         if self.serve is not None and self.serve not in self.formats:
             raise ValueError(f"serve: {self.serve} is not among formats {self.formats}")
+        if self.precision is not None and "onnx" not in self.formats:
+            raise ValueError("precision variants are made from the ONNX export: add onnx to formats")
         if isinstance(self.source, OnnxSource) and "torchscript" in self.formats:
             raise ValueError("an ONNX source cannot be exported to torchscript: use formats: [onnx]")
         if any(t.dtype == "string" for t in self.inputs + self.outputs) and self.kind == "pytorch":
@@ -367,6 +427,14 @@ class ModelSpec(_Strict):
         """The format in `serve` is published under the model's name; others as `<name>_<format>`."""
         return self.name if fmt == self.serve else f"{self.name}_{fmt}"
 
+    def variant_name(self, variant: PrecisionVariant) -> str:
+        """A precision variant is its own Triton model, `<name>_<suffix>` (e.g. digits_int8)."""
+        return f"{self.name}_{variant.suffix}"
+
+    @property
+    def variants(self) -> list[PrecisionVariant]:
+        return self.precision.variants if self.precision else []
+
     @property
     def batching(self) -> bool:
         return self.max_batch_size > 0
@@ -385,7 +453,7 @@ class Spec(_Strict):
     def _unique_and_linked(self) -> "Spec":
         served: dict[str, str] = {}
         for m in self.models:
-            for name in [m.served_name(f) for f in m.formats] or [m.name]:
+            for name in ([m.served_name(f) for f in m.formats] or [m.name]) + [m.variant_name(v) for v in m.variants]:
                 if name in served:
                     raise ValueError(f"models '{served[name]}' and '{m.name}' both publish a model named '{name}'")
                 served[name] = m.name

@@ -63,6 +63,10 @@ def run(args) -> int:
             par = "; ".join(
                 f"{o['name']} {o['max_abs']:.2g}/{o['atol']:g}" for o in i.record["parity"]["outputs"]
             )
+        elif i.record and i.record.get("precision"):  # a variant: its accuracy gate against the FP32 model
+            g = i.record["precision"]["gate"]
+            op = "<=" if g["metric"] == "rel_error" else ">="
+            par = f"{i.record['precision']['variant']['type']}: {g['metric']} {g['value']:.4f} {op} {g['threshold']:g} (n={g['samples']})"
         elif i.record and i.fmt == "onnx" and isinstance(i.model.source, spec_mod.OnnxSource):
             par = "none: an ONNX source has no eager PyTorch to compare with (checked against its graph, onnx.checker)"
         if i.record and i.record.get("metrics"):
