@@ -3,7 +3,9 @@ model's tensors with concrete shapes (``--batch-size``, ``--dynamic-dim``), rand
 tensors, or sample files for BYTES inputs (``--samples``).
 
 Resolved once per process and model (``resolve_plan``) by the users of ``triton_users`` and by
-the preflight of ``triton_run``. Needs numpy and tritonclient only, never tritonctl.
+the preflight of ``triton_run``. Needs numpy and tritonclient only, never tritonctl: data types,
+shapes and random values come from ``triton_wire.py``, the generated copy of tritonctl's wire
+layer (integers within the ``values:`` ranges tritonctl build writes into each model's config).
 """
 
 from __future__ import annotations
@@ -16,17 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
+from triton_wire import config_values, metadata_shape, numpy_dtype, random_array
+
 SAMPLE_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
-
-
-# Triton datatype -> numpy: this file's own copy of tritonctl's dtype table (tritonctl/dtypes.py),
-# on purpose: the load test runs in a plain Locust image (k8s/locust) where tritonctl is not
-# installed, so it may import only locust, tritonclient and numpy.
-_NP = {
-    "FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "INT8": np.int8, "INT16": np.int16,
-    "INT32": np.int32, "INT64": np.int64, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
-    "UINT64": np.uint64, "BOOL": np.bool_, "BYTES": np.object_,
-}
 
 
 @dataclass
@@ -34,6 +28,7 @@ class TensorSpec:
     name: str
     datatype: str
     shape: list[int]
+    values: tuple[float, float] | None = None  # [low, high) of random values (the model's values:)
 
 
 @dataclass
@@ -53,32 +48,13 @@ class ModelPlan:
         return f"{self.model}/{self.version or 'latest'}"
 
 
-def concrete_shape(shape, max_batch_size: int, batch_size: int, dynamic_dim: int) -> list[int]:
-    """Metadata shape (batch dim included when max_batch_size > 0) -> a concrete shape."""
-    dims = list(shape)
-    out = []
-    for i, d in enumerate(dims):
-        if d >= 0:
-            out.append(int(d))
-        elif i == 0 and max_batch_size > 0:
-            out.append(min(batch_size, max_batch_size))
-        else:
-            out.append(dynamic_dim)
-    return out
-
-
 def random_tensor(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
-    dtype = _NP.get(spec.datatype)
+    dtype = numpy_dtype(spec.datatype)
     if dtype is None:
         raise ValueError(f"input {spec.name}: datatype {spec.datatype} is not supported by the load test")
     if spec.datatype == "BYTES":
         raise ValueError(f"input {spec.name} is BYTES: give sample files with --samples")
-    if spec.datatype == "BOOL":
-        return rng.integers(0, 2, size=spec.shape).astype(np.bool_)
-    if np.issubdtype(dtype, np.integer):
-        # small non-negative ints are valid token ids, masks and indices for any model
-        return rng.integers(0, 2, size=spec.shape).astype(dtype)
-    return rng.standard_normal(size=spec.shape).astype(dtype)
+    return random_array(dtype, spec.shape, rng, spec.values)
 
 
 def load_samples(folder: str) -> list[bytes]:
@@ -116,6 +92,9 @@ def _metadata_and_config(client, protocol: str, model: str, version: str):
         cfg = client.get_model_config(model, version)
         inputs = [TensorSpec(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
         outputs = [o["name"] for o in md.get("outputs", [])]
+    values = config_values(cfg)
+    for spec in inputs:
+        spec.values = values.get(spec.name)
     versions = md.get("versions") or []
     resolved = version or (max(versions, key=lambda v: int(v) if str(v).isdigit() else -1) if versions else "")
     return inputs, outputs, int(cfg.get("max_batch_size", 0) or 0), str(resolved)
@@ -159,7 +138,7 @@ def resolve_plan(client, protocol: str, model: str, version: str, options, url: 
     plan = ModelPlan(model=model, version=resolved, inputs=inputs, outputs=outputs, max_batch_size=mbs,
                      requested=version)
     for spec in plan.inputs:
-        spec.shape = concrete_shape(spec.shape, mbs, options.batch_size, options.dynamic_dim)
+        spec.shape = metadata_shape(spec.shape, mbs, options.batch_size, options.dynamic_dim)
     if any(s.datatype == "BYTES" for s in plan.inputs):
         plan.samples = load_samples(options.samples)
         if not plan.samples:

@@ -11,11 +11,10 @@ ratio the chart's ``queueComputeRatio`` autoscaling reads (queue duration / comp
 and next to them Locust's own average latency of the same model per protocol. When the server
 cannot be reached the tab says so in its note column; the run goes on.
 
-Why a copy of ``tools/tritonctl/stats.py`` and not an import: this file runs in a plain Locust
-image (the in-cluster master of ``k8s/locust/``, whose ConfigMap carries it), where tritonctl is
-not installed; like ``triton_users`` it needs only locust and tritonclient. The arithmetic is the
-same (per-request averages of the counters' differences; overhead = request time - queue -
-compute, never below 0), and the tests compare both against the same server.
+The arithmetic (per-request averages of the counters' differences; overhead = request time - queue -
+compute, never below 0) is tritonctl's own, ``tritonctl.wire.stats``, from ``triton_wire.py``: the
+generated copy this file imports, since it runs in a plain Locust image without tritonctl (the
+in-cluster master of ``k8s/locust/``, whose ConfigMap carries both).
 
 Importing this module registers ``--metrics-url`` and its listeners; the locustfile imports it
 after ``triton_users`` (gevent mode first).
@@ -30,9 +29,9 @@ import logging
 import re
 import time
 import urllib.request
-from urllib.parse import urlsplit
 
 from triton_users import _TritonUser, grpc_client, grpc_endpoint, http_endpoint  # first: gevent mode
+from triton_wire import DEFAULT_METRICS_PORT, CountersReset, diff, parse  # noqa: E402
 
 import tritonclient.http as httpclient  # noqa: E402
 from locust import events  # noqa: E402
@@ -40,7 +39,6 @@ from locust.runners import WorkerRunner  # noqa: E402
 
 log = logging.getLogger("loadtest")
 
-DEFAULT_METRICS_PORT = 8002  # Triton's metrics port: this file's copy of tritonctl/endpoints.py's default
 TAB_KEY = "triton"
 #: the tab's columns (key, title), in the order they are shown and written to the CSV
 COLUMNS = [
@@ -51,10 +49,6 @@ COLUMNS = [
     ("client_grpc_ms", "Locust avg ms (gRPC)"), ("client_http_ms", "Locust avg ms (HTTP)"),
     ("queue_compute_ratio", "Queue/compute (metrics)"), ("note", "Note"),
 ]
-_FIELDS = ("success_count", "success_ns", "fail_count", "queue_ns", "compute_input_ns", "compute_infer_ns",
-           "compute_output_ns", "inference_count", "execution_count")
-
-
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser):
     parser.add_argument("--metrics-url", env_var="TRITON_METRICS_URL", default="", include_in_web_ui=False,
@@ -65,22 +59,6 @@ def _add_arguments(parser):
 # ------------------------------------------------------------------------------------------
 # reading Triton's statistics and metrics
 # ------------------------------------------------------------------------------------------
-def parse_statistics(payload: dict) -> dict:
-    """Statistics JSON of either protocol -> {(model, version): {counter: int}} (gRPC writes strings)."""
-    out = {}
-    for m in payload.get("model_stats", []) or []:
-        s = m.get("inference_stats", {}) or {}
-        part = lambda k, f: int((s.get(k, {}) or {}).get(f) or 0)  # noqa: E731
-        out[(m.get("name", ""), str(m.get("version", "")))] = {
-            "success_count": part("success", "count"), "success_ns": part("success", "ns"),
-            "fail_count": part("fail", "count"), "queue_ns": part("queue", "ns"),
-            "compute_input_ns": part("compute_input", "ns"), "compute_infer_ns": part("compute_infer", "ns"),
-            "compute_output_ns": part("compute_output", "ns"),
-            "inference_count": int(m.get("inference_count") or 0), "execution_count": int(m.get("execution_count") or 0),
-        }
-    return out
-
-
 _METRIC = re.compile(r"^(nv_inference_queue_duration_us|nv_inference_compute_infer_duration_us)\{([^}]*)\}\s+(\S+)", re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -101,9 +79,8 @@ def metrics_url(option: str, http_host: str | None) -> str:
         return ""
     if option:
         return option if "://" in option else f"http://{option}"
-    host = http_host or "http://localhost:8000"
-    h = urlsplit(host if "://" in host else "http://" + host)
-    return f"http://{h.hostname}:{DEFAULT_METRICS_PORT}/metrics"
+    host = http_endpoint(http_host)[0].split("/", 1)[0].rpartition(":")[0]
+    return f"http://{host}:{DEFAULT_METRICS_PORT}/metrics"
 
 
 class StatsSource:
@@ -121,8 +98,8 @@ class StatsSource:
             self._client = grpc_client(self.url, self.ssl) if self.protocol == "grpc" else \
                 httpclient.InferenceServerClient(url=self.url, ssl=self.ssl, connection_timeout=3, network_timeout=3)
         if self.protocol == "grpc":
-            return parse_statistics(self._client.get_inference_statistics("", as_json=True, client_timeout=3))
-        return parse_statistics(self._client.get_inference_statistics(""))
+            return parse(self._client.get_inference_statistics("", as_json=True, client_timeout=3))
+        return parse(self._client.get_inference_statistics(""))
 
     def read_metrics(self) -> dict | None:
         if not self.metrics:
@@ -174,16 +151,13 @@ def rows(before: dict, after: dict, locust_stats=None, metrics_before=None, metr
     """One row per model version that served or failed requests between the two snapshots."""
     out = []
     for key in sorted(after):
-        b = before.get(key, {})
-        d = {f: after[key][f] - b.get(f, 0) for f in _FIELDS}
-        if d["success_count"] < 0:  # reloaded: its counters restarted
-            d = dict(after[key])
-        n = d["success_count"]
-        if not n and not d["fail_count"]:
+        try:
+            br = diff(before, after, *key)
+        except CountersReset:  # reloaded: its counters restarted, all of them count
+            br = diff({}, after, *key)
+        if not br.requests and not br.failures:
             continue
-        per = (lambda ns: ns / n / 1e6) if n else (lambda ns: 0.0)
-        queue, server = per(d["queue_ns"]), per(d["success_ns"])
-        compute = per(d["compute_input_ns"]) + per(d["compute_infer_ns"]) + per(d["compute_output_ns"])
+        queue, compute, server = br.queue_ms, br.compute_ms, br.request_ms
         ratio, note = "", ""
         if metrics_after is None:
             note = f"no metrics at {metrics_where}: no queue/compute ratio" if metrics_where else \
@@ -195,12 +169,12 @@ def rows(before: dict, after: dict, locust_stats=None, metrics_before=None, metr
             ratio = round(dq / dc, 3) if dc > 0 else ""
         model, version = key
         out.append({
-            "model": model, "version": version, "requests": n,
-            "locust_requests": _client_requests(locust_stats, model, version), "failures": d["fail_count"],
-            "executions": d["execution_count"],
-            "batch_size": round(d["inference_count"] / d["execution_count"], 2) if d["execution_count"] else "",
+            "model": model, "version": version, "requests": br.requests,
+            "locust_requests": _client_requests(locust_stats, model, version), "failures": br.failures,
+            "executions": br.executions,
+            "batch_size": round(br.batch_size, 2) if br.executions else "",
             "queue_ms": round(queue, 3), "compute_ms": round(compute, 3),
-            "overhead_ms": round(max(0.0, server - queue - compute), 3), "server_ms": round(server, 3),
+            "overhead_ms": round(br.overhead_ms, 3), "server_ms": round(server, 3),
             "client_grpc_ms": _client_avg(locust_stats, model, version, "grpc"),
             "client_http_ms": _client_avg(locust_stats, model, version, "http"),
             "queue_compute_ratio": ratio, "note": note,

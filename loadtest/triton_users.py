@@ -35,7 +35,6 @@ import random
 import time
 import weakref
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 # gRPC under gevent: must run before any channel exists (Locust's own gRPC example does this).
 import grpc.experimental.gevent as grpc_gevent
@@ -51,17 +50,16 @@ from locust.exception import StopUser  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from triton_inputs import ModelPlan, TensorSpec, random_tensor, resolve_plan  # noqa: E402
+from triton_wire import DEFAULT_URLS, DYNAMIC_DIM, parse_url  # noqa: E402
 
 log = logging.getLogger("loadtest")
 
-# Triton's default HTTP endpoint and gRPC port, and the length of a dynamic (-1) dimension: this
-# file's own copies of tritonctl/endpoints.py's defaults and of tritonctl/shapes.py's
-# DYNAMIC_DIM.opt (what `tritonctl bench` and `tune` send), on purpose, like triton_inputs.py's
-# dtype table: the load test runs in a plain Locust image without tritonctl (k8s/locust).
-# tests/unit/test_bench_locustfile.py checks that the copies agree.
-DEFAULT_HTTP = "http://localhost:8000"
-DEFAULT_GRPC_PORT = 8001
-DEFAULT_DYNAMIC_DIM = 8
+# Triton's default HTTP endpoint, and the length of a dynamic (-1) dimension that `tritonctl bench`
+# and `tune` send too (from triton_wire, the generated copy of tritonctl's wire layer)
+DEFAULT_HTTP = "http://" + DEFAULT_URLS["http"]
+DEFAULT_DYNAMIC_DIM = DYNAMIC_DIM.opt
+#: --host is a URL: without a port it means the scheme's own (an Ingress), not Triton's 8000
+_URL_PORTS = {"http": 80}
 DEFAULT_MODELS = "linear"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SAMPLES = os.path.normpath(os.path.join(_HERE, "..", "examples", "digits_samples"))
@@ -98,25 +96,18 @@ def _add_arguments(parser):
 # ------------------------------------------------------------------------------------------
 def http_endpoint(host: str | None) -> tuple[str, bool]:
     """'http://h:8000[/prefix]' -> ('h:8000[/prefix]', ssl) as tritonclient.http wants it."""
-    host = (host or DEFAULT_HTTP).strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    u = urlsplit(host)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    return f"{u.hostname}:{port}{u.path}", u.scheme == "https"
+    host = (host or DEFAULT_HTTP).strip()
+    target = parse_url(host if "://" in host else "http://" + host, "http", _URL_PORTS)
+    return target.url, target.ssl
 
 
 def grpc_endpoint(grpc_host: str | None, http_host: str | None) -> tuple[str, bool]:
-    """--grpc-host, or the host of --host on port 8001 -> ('h:8001', ssl)."""
+    """--grpc-host (grpcs:// for TLS), or the host of --host on Triton's gRPC port -> ('h:8001', ssl)."""
     if grpc_host:
-        g = grpc_host.strip()
-        if "://" not in g:
-            g = "grpc://" + g
-        u = urlsplit(g)
-        ssl = u.scheme == "grpcs"
-        return f"{u.hostname}:{u.port or (443 if ssl else DEFAULT_GRPC_PORT)}", ssl
-    h = urlsplit((http_host or DEFAULT_HTTP) if "://" in (http_host or DEFAULT_HTTP) else "http://" + http_host)
-    return f"{h.hostname}:{DEFAULT_GRPC_PORT}", False
+        target = parse_url(grpc_host, None if "://" in grpc_host else "grpc")
+        return target.url, target.ssl
+    host = http_endpoint(http_host)[0].split("/", 1)[0].rpartition(":")[0]
+    return parse_url(host, "grpc").url, False
 
 
 def parse_models(text: str) -> list[tuple[str, str]]:

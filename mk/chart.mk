@@ -10,7 +10,7 @@ CRD_SCHEMAS := tests/chart/crd-schemas
 HELM_ENGINE := $(PY) tools/chart/helm_engine.py
 GENERATED_FILES := $(PY) tools/chart/generated_files.py
 
-.PHONY: checkov crd-schemas chart-lint chart-test chart-docs k8s
+.PHONY: checkov crd-schemas chart-lint chart-test chart-docs k8s wire-copies
 
 checkov: $(CHECKOV_VENV)/.installed ## install checkov into its own venv (.venv-checkov), used by the chart tests
 
@@ -28,6 +28,9 @@ chart-test: install $(CHECKOV_VENV)/.installed ## render, validate (Kubernetes 1
 
 chart-docs: install ## regenerate the parameter table of helm/triton/README.md from values.yaml
 	$(GENERATED_FILES) readme
+
+wire-copies: install ## regenerate triton_wire.py in loadtest/ and helm/triton/files/ from tools/tritonctl/wire/ (a test keeps them in sync)
+	$(GENERATED_FILES) wire
 
 k8s: install ## regenerate the plain manifests in k8s/triton/ from the chart and k8s/values.yaml
 	$(GENERATED_FILES) k8s

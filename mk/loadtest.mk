@@ -61,5 +61,5 @@ browser: ## install Debian's chromium + chromium-driver when missing (root: apt-
 # The suite drives the Locust UI in a real browser.
 test test-integration: browser
 
-locust-configmap: ## regenerate k8s/locust/configmap.yaml from loadtest/*.py (a test keeps them in sync)
+locust-configmap: wire-copies ## regenerate k8s/locust/configmap.yaml from loadtest/*.py (a test keeps them in sync)
 	$(PY) k8s/locust/gen_configmap.py

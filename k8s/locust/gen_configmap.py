@@ -6,7 +6,7 @@ and a few digit PNGs.
 
 The ConfigMap is mounted flat at /mnt/locust in the master and worker pods:
 ``locustfile.py`` with the modules it imports (``triton_users.py``, ``triton_inputs.py``,
-``triton_run.py``, ``triton_stats.py``: Locust puts the locustfile's folder on sys.path), ``step.py``, ``spike.py``
+``triton_run.py``, ``triton_stats.py``, ``triton_wire.py``: Locust puts the locustfile's folder on sys.path), ``step.py``, ``spike.py``
 (load shapes) and ``digit_*.png`` (samples for the digits_pipeline users, ``--samples /mnt/locust``). ``make locust-configmap`` runs this; a test
 fails when the Python files in the ConfigMap differ from loadtest/.
 """
@@ -32,6 +32,7 @@ FILES = {
     "triton_inputs.py": REPO / "loadtest" / "triton_inputs.py",
     "triton_run.py": REPO / "loadtest" / "triton_run.py",
     "triton_stats.py": REPO / "loadtest" / "triton_stats.py",
+    "triton_wire.py": REPO / "loadtest" / "triton_wire.py",  # generated from tools/tritonctl/wire/
     "step.py": REPO / "loadtest" / "shapes" / "step.py",
     "spike.py": REPO / "loadtest" / "shapes" / "spike.py",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -10,20 +11,33 @@ import helm_engine
 
 np = pytest.importorskip("numpy")
 
+# the script imports triton_wire.py beside it, as in the pod (the ConfigMap mounts both in /scripts)
+sys.path.insert(0, str(helm_engine.CHART / "files"))
 spec = importlib.util.spec_from_file_location("smoke_test", helm_engine.CHART / "files" / "smoke_test.py")
 smoke = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(smoke)
+sys.path.remove(str(helm_engine.CHART / "files"))
 
 
-def test_variable_dimensions_including_the_batch_should_become_one():
-    assert smoke.concrete_shape([-1, 1, 28, 28]) == [1, 1, 28, 28]
+def test_the_batch_dimension_should_be_one_and_other_variable_dimensions_the_default_length():
+    meta = {"inputs": [{"name": "ids", "datatype": "INT64", "shape": [-1, -1]}]}
+    inputs = smoke.random_inputs(meta, {"max_batch_size": 8})
+    assert inputs["ids"][1].shape == (1, smoke.DYNAMIC_DIM.opt)
+
+
+def test_integer_inputs_should_be_drawn_from_the_values_range_the_config_carries():
+    """tritonctl build writes models.yaml's values: into config.pbtxt; ids stay below an embedding's size."""
+    meta = {"inputs": [{"name": "category", "datatype": "INT64", "shape": [-1, 256]}]}
+    config = {"max_batch_size": 4, "parameters": {"tritonctl.values": {"string_value": '{"category":[0,5]}'}}}
+    ids = smoke.random_inputs(meta, config)["category"][1]
+    assert set(np.unique(ids).tolist()) == {0, 1, 2, 3, 4}
 
 
 def test_random_inputs_should_match_each_inputs_datatype_and_shape():
     meta = {"name": "digits", "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 28, 28]},
                                          {"name": "ids", "datatype": "INT64", "shape": [4]},
                                          {"name": "mask", "datatype": "BOOL", "shape": [2]}]}
-    inputs = smoke.random_inputs(meta)
+    inputs = smoke.random_inputs(meta, {"max_batch_size": 8})
     assert inputs["image"][0] == "FP32" and inputs["image"][1].shape == (1, 1, 28, 28)
     assert inputs["image"][1].dtype == np.float32
     assert inputs["ids"][1].dtype == np.int64 and inputs["mask"][1].dtype == np.bool_

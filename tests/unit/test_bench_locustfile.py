@@ -38,20 +38,13 @@ SCRIPT = textwrap.dedent(
     else:
         raise AssertionError("empty --models accepted")
 
-    # the load test's own copies (it runs without tritonctl) agree with tritonctl's one table / default
+    # inputs: integers within the values: range the model's config carries (tritonctl build writes it)
     import numpy as np
-    import triton_stats as ts
-    from tritonctl import dtypes, endpoints, shapes
-    assert {w: np.dtype(t) for w, t in ti._NP.items()} == {d.wire: np.dtype(d.numpy) for d in dtypes.TABLE if d.numpy}
-    assert tu.DEFAULT_HTTP == "http://" + endpoints.DEFAULT_URLS["http"]
-    assert tu.DEFAULT_GRPC_PORT == endpoints.DEFAULT_GRPC_PORT
-    assert ts.DEFAULT_METRICS_PORT == endpoints.DEFAULT_METRICS_PORT
-    assert tu.DEFAULT_DYNAMIC_DIM == shapes.DYNAMIC_DIM.opt
-
-    # shapes from metadata: batch dim, dynamic dims, the model's max_batch_size
-    assert ti.concrete_shape([-1, 1, 28, 28], 32, 4, 16) == [4, 1, 28, 28]
-    assert ti.concrete_shape([-1, -1], 8, 64, 12) == [8, 12]
-    assert ti.concrete_shape([-1, 3], 0, 4, 5) == [5, 3]
+    cfg = {"max_batch_size": 8, "parameters": {"tritonctl.values": {"string_value": '{"ids":[3,5]}'}}}
+    import triton_wire as tw
+    assert tw.config_values(cfg) == {"ids": (3, 5)}
+    ids = ti.random_tensor(ti.TensorSpec("ids", "INT64", [4, 64], (3, 5)), np.random.default_rng(0))
+    assert ids.dtype == np.int64 and ids.shape == (4, 64) and set(np.unique(ids).tolist()) == {3, 4}
 
     # thresholds on a fake stats object
     class Entry:

@@ -18,6 +18,8 @@ TEXT = {
         {"name": "input_ids", "data_type": "TYPE_INT64", "dims": [-1]},
         {"name": "attention_mask", "data_type": "TYPE_INT64", "dims": [-1]},
     ],
+    # what tritonctl build writes for models.yaml's values: (text_classifier's)
+    "parameters": {"tritonctl.values": {"string_value": '{"attention_mask":[0,2],"input_ids":[0,1000]}'}},
 }
 
 
@@ -43,7 +45,13 @@ def test_split_url_refuses_a_conflict():
 def test_random_inputs_share_one_dynamic_length_and_respect_dtypes():
     arrays = tc.random_inputs(TEXT, 3, rng=np.random.default_rng(0), dim_range=(5, 5))
     assert arrays["input_ids"].shape == arrays["attention_mask"].shape == (3, 5)
-    assert arrays["input_ids"].dtype == np.int64 and set(np.unique(arrays["attention_mask"])) <= {0, 1}
+    assert arrays["input_ids"].dtype == np.int64 and set(np.unique(arrays["attention_mask"])) == {0, 1}
+
+
+def test_random_integers_without_values_should_come_from_the_default_range_the_parity_gate_uses():
+    config = {**TEXT, "parameters": {}}
+    ids = tc.random_inputs(config, 16, rng=np.random.default_rng(0), dim_range=(64, 64))["input_ids"]
+    assert set(np.unique(ids).tolist()) == set(range(10))  # docs/models-yaml.md: [0, 10)
 
 
 def test_random_inputs_refuse_a_batch_above_max_batch_size():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tritonctl import dtypes
+from tritonctl.wire import dtypes
 
 
 @pytest.mark.parametrize(

@@ -318,3 +318,29 @@ def test_an_onnx_source_that_matches_builds_and_the_parity_column_says_why_it_is
     row = next(line for line in out.stdout.splitlines() if "newbie" in line)
     assert "ONNX source" in " ".join(out.stdout.split()), out.stdout
     assert "eager" in " ".join(out.stdout.split()), row
+
+
+# ---------------------------------------------------------------------------------------------
+# 1b. clients of the served model draw ids from the same values: (infer --random, bench, tune, Locust)
+# ---------------------------------------------------------------------------------------------
+def test_random_inputs_for_the_built_model_draw_every_id_the_embedding_takes_and_none_beyond(tmp_path):
+    """The config build writes carries values:, so a client that sees only the server (its config)
+    sends ids 0..4 (what the parity gate proved), never the default range's 5..9."""
+    import numpy as np
+    import onnxruntime as ort
+    from google.protobuf import json_format
+
+    from tritonctl import client as tc
+    from tritonctl import config as config_mod
+
+    path, _ = newbie_project(tmp_path, category={"values": [0, CATEGORIES]})
+    build.build(spec_mod.load(path))
+    served = config_mod.parse((tmp_path / "repo" / "newbie" / "config.pbtxt").read_text())
+    served = json_format.MessageToDict(served, preserving_proto_field_name=True)
+    arrays = tc.random_inputs(served, 4, rng=np.random.default_rng(0))
+    ids = np.concatenate([tc.random_inputs(served, 4, rng=np.random.default_rng(s))["category"] for s in range(20)])
+    assert set(np.unique(ids).tolist()) == set(range(CATEGORIES))
+    # and the exported model runs on them, as the served one does for `tritonctl infer newbie --random`
+    session = ort.InferenceSession(str(tmp_path / "repo" / "newbie" / "1" / "model.onnx"))
+    (scores,) = session.run(None, arrays)
+    assert scores.shape == (4, 3)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tritonctl import stats
+from tritonctl.wire import stats
 
 
 def http_payload(success, success_ns, queue_ns, cin_ns, cinf_ns, cout_ns, inferences, executions, fail=0):

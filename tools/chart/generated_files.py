@@ -1,9 +1,11 @@
-"""Files generated from the chart, written or checked for drift (a test fails when they drift):
-the parameter table of helm/triton/README.md (from the `## @param` comments of values.yaml) and
-the plain manifests in k8s/triton/ (rendered with k8s/values.yaml, for kubectl users).
+"""Generated files, written or checked for drift (a test fails when they drift): the parameter
+table of helm/triton/README.md (from the `## @param` comments of values.yaml), the plain manifests
+in k8s/triton/ (rendered with k8s/values.yaml, for kubectl users) and the copies of tritonctl's wire
+layer for the chart's helm-test script and the Locust files (``triton_wire.py``, wire_bundle.py).
 
     python tools/chart/generated_files.py readme [--check]   # `make chart-docs`
     python tools/chart/generated_files.py k8s [--check]      # `make k8s`
+    python tools/chart/generated_files.py wire [--check]     # `make wire-copies`
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import yaml
 
 import helm_engine
+import wire_bundle
 from helm_engine import CHART, NAMESPACE, RELEASE, ROOT
 
 README = CHART / "README.md"
@@ -130,11 +133,24 @@ def write_k8s(check: bool) -> int:
     return 0
 
 
+def write_wire(check: bool) -> int:
+    if check:
+        stale = wire_bundle.stale()
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"{names} differ from tools/tritonctl/wire/ (run `make wire-copies`)", file=sys.stderr)
+            return 1
+        return 0
+    for p in wire_bundle.write():
+        print(f"wrote {p.relative_to(ROOT)}")
+    return 0
+
+
 # ---------------------------------------------------------------- CLI
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["readme", "k8s"])
+    parser.add_argument("command", choices=["readme", "k8s", "wire"])
     parser.add_argument("--check", action="store_true", help="fail on drift instead of writing")
     args = parser.parse_args(argv)
     if args.command == "readme":
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         README.write_text(updated)
         print(f"wrote the parameter table to {README.relative_to(ROOT)}")
         return 0
+    if args.command == "wire":
+        return write_wire(args.check)
     return write_k8s(args.check)
 
 

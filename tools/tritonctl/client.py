@@ -28,12 +28,12 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from tritonctl import dtypes
-from tritonctl.dtypes import wire_dtype  # noqa: F401 - re-exported for callers
-from tritonctl.endpoints import DEFAULT_URLS, PROTOCOLS, Target, split_url  # noqa: F401 - re-exported for callers
+from tritonctl.endpoints import PROTOCOLS, Target, client_target
 from tritonctl.errors import ClientError
-from tritonctl.shapes import DYNAMIC_DIM
-
+from tritonctl.wire import dtypes
+from tritonctl.wire.dtypes import wire_dtype  # noqa: F401 - callers name it tc.wire_dtype
+from tritonctl.wire.inputs import config_values, random_array
+from tritonctl.wire.shapes import DYNAMIC_DIM, request_shape
 
 
 def numpy_dtype(data_type: str) -> np.dtype:
@@ -58,11 +58,21 @@ def client_module(protocol: str):
     return mod
 
 
+def split_url(url: str | None, protocol: str | None = None) -> tuple[str, str]:
+    """('grpc://h:p' | 'https://h' | 'h:p' | None, protocol) -> (protocol, 'h:p[/prefix]'); TLS is in
+    ``client_target(url).ssl``, which ``make_client`` honours."""
+    target = client_target(url, protocol)
+    return target.protocol, target.url
+
+
 def make_client(url: str | None = None, protocol: str | None = None, **kwargs):
-    """An InferenceServerClient for ``url`` (scheme or ``protocol`` picks gRPC or HTTP)."""
-    protocol, address = split_url(url, protocol)
-    mod = client_module(protocol)
-    return mod.InferenceServerClient(address, **kwargs)
+    """An InferenceServerClient for ``url`` (scheme or ``protocol`` picks gRPC or HTTP; grpcs://
+    and https:// turn TLS on)."""
+    target = client_target(url, protocol)
+    mod = client_module(target.protocol)
+    if target.ssl:
+        kwargs.setdefault("ssl", True)
+    return mod.InferenceServerClient(target.url, **kwargs)
 
 
 def protocol_of(client) -> str:
@@ -169,11 +179,8 @@ def input_shapes(config: Mapping, batch_size: int = 1, dynamic: int = DYNAMIC_DI
         raise ClientError(f"model '{config.get('name')}' does not batch (max_batch_size 0): use batch size 1")
     if mbs and batch_size > mbs:
         raise ClientError(f"batch size {batch_size} is above model '{config.get('name')}'s max_batch_size {mbs}")
-    shapes = {}
-    for inp in config.get("input", []):
-        dims = [dynamic if int(d) < 0 else int(d) for d in inp.get("dims", [])]
-        shapes[inp["name"]] = ([batch_size] if mbs else []) + dims
-    return shapes
+    return {i["name"]: request_shape(i.get("dims", []), batch_size if mbs else None, dynamic)
+            for i in config.get("input", [])}
 
 
 def random_inputs(
@@ -182,37 +189,20 @@ def random_inputs(
     *,
     rng: np.random.Generator | None = None,
     dim_range: tuple[int, int] = (DYNAMIC_DIM.min, DYNAMIC_DIM.max),
-    int_range: tuple[int, int] = (0, 2),
-    value_ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Random tensors every input accepts, from a model config (``get_config``).
 
     Every -1 dimension gets ONE length drawn from ``dim_range`` (inclusive), shared by all inputs,
-    so that e.g. ``input_ids`` and ``attention_mask`` agree. Floats are standard normal; integers
-    are drawn from ``int_range`` (half-open; the default 0..1 is valid for ids and masks alike) or
-    from ``value_ranges[name]``; BYTES inputs get random bytes.
+    so that e.g. ``input_ids`` and ``attention_mask`` agree. Values come from
+    ``wire.inputs.random_array``: integers within the ``values:`` the model's config carries
+    (``wire.inputs.config_values``), else its default range.
     """
     rng = rng or np.random.default_rng()
     length = int(rng.integers(dim_range[0], dim_range[1] + 1))
-    arrays = {}
-    for name, shape in input_shapes(config, batch_size, dynamic=length).items():
-        spec = next(i for i in config["input"] if i["name"] == name)
-        dtype = numpy_dtype(spec.get("data_type", "TYPE_FP32"))
-        lo, hi = (value_ranges or {}).get(name, int_range)
-        if dtype == np.object_:
-            arrays[name] = np.array(
-                [rng.bytes(8) for _ in range(int(np.prod(shape)))], dtype=np.object_
-            ).reshape(shape)
-        elif dtype == np.bool_:
-            arrays[name] = rng.integers(0, 2, size=shape).astype(np.bool_)
-        elif np.issubdtype(dtype, np.integer):
-            arrays[name] = rng.integers(int(lo), int(hi), size=shape).astype(dtype)
-        else:
-            if value_ranges and name in value_ranges:
-                arrays[name] = rng.uniform(lo, hi, size=shape).astype(dtype)
-            else:
-                arrays[name] = rng.standard_normal(size=shape).astype(dtype)
-    return arrays
+    values = config_values(config)
+    dtypes_by_name = {i["name"]: numpy_dtype(i.get("data_type", "TYPE_FP32")) for i in config.get("input", [])}
+    return {name: random_array(dtypes_by_name[name], shape, rng, values.get(name))
+            for name, shape in input_shapes(config, batch_size, dynamic=length).items()}
 
 
 def encode_image(image: str | Path | bytes, batch_size: int = 1) -> np.ndarray:

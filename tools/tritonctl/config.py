@@ -12,7 +12,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl import exporters, naming, repository
 from tritonctl.errors import RepositoryError
-from tritonctl.dtypes import SPEC_TO_TRITON
+from tritonctl.wire.dtypes import SPEC_TO_TRITON
+from tritonctl.wire.inputs import VALUES_PARAMETER, values_parameter
 from tritonctl.spec import DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
 
 # Platform strings and default file names exactly as Triton defines them, declared by each
@@ -142,6 +143,11 @@ def model_config(m: ModelSpec, fmt: str | None) -> mc.ModelConfig:
     cfg.version_policy.CopyFrom(_version_policy(m))
     for k, v in m.parameters.items():
         cfg.parameters[k].string_value = v
+    # the inputs' values: ranges, for clients that see only the server (infer --random, bench, tune,
+    # Locust, the chart's smoke test): they draw what the parity gate proved
+    ranges = {n: t.values for t, n in zip(m.inputs, in_names) if t.values is not None}
+    if ranges:
+        cfg.parameters[VALUES_PARAMETER].string_value = values_parameter(ranges)
     if fmt == "tensorrt":
         from tritonctl.exporters.onnx2trt import plan_filename
 

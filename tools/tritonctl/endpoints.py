@@ -2,33 +2,35 @@
 
 * Triton's default ports (8000 HTTP, 8001 gRPC, 8002 metrics; the chart and the official image
   use the same ones) and the host a client uses when nobody says;
-* URL building and parsing: ``grpc://h:p`` / ``http://h:p`` / ``h:p`` for one protocol
-  (``split_url``), and the benchmark targets with TLS and an HTTP path prefix (``parse_target``);
+* URL building; parsing is ``tritonctl.wire.urls.parse_url`` (one parser, TLS kept), with
+  ``client_target`` and ``parse_target`` (bench's ``--protocol both``) naming errors as ClientError;
 * the state directory (``.tritonctl/``) with the names of the files ``tritonctl serve`` writes;
 * free and busy TCP ports on this machine.
 
-Stdlib only, so every command can import it before anything heavy. The load test
-(``loadtest/triton_users.py``, ``triton_stats.py``) keeps its own copy of the defaults: it must run
-in a plain Locust image without tritonctl.
+Stdlib only, so every command can import it before anything heavy. Triton's default ports and
+URLs live in ``tritonctl.wire.urls`` (the load test reads them from its generated copy).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from tritonctl.errors import ClientError
+from tritonctl.wire.urls import (  # noqa: F401 - the defaults every command names through this module
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HOST,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_METRICS_PORT,
+    DEFAULT_PORTS,
+    DEFAULT_URLS,
+    PROTOCOLS,
+    Target,
+    UrlError,
+    parse_url,
+)
 
-PROTOCOLS = ("grpc", "http")
-DEFAULT_HOST = "localhost"
-DEFAULT_HTTP_PORT = 8000
-DEFAULT_GRPC_PORT = 8001
-DEFAULT_METRICS_PORT = 8002
-DEFAULT_PORTS = {"http": DEFAULT_HTTP_PORT, "grpc": DEFAULT_GRPC_PORT, "metrics": DEFAULT_METRICS_PORT}
-DEFAULT_URLS = {p: f"{DEFAULT_HOST}:{DEFAULT_PORTS[p]}" for p in PROTOCOLS}
 #: what the local server listens on when nobody says: this machine only (Triton itself listens on
 #: every interface, model-control API included); `tritonctl serve --address 0.0.0.0` opens it up
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -62,37 +64,12 @@ def strip_scheme(url: str) -> str:
     return url.split("://", 1)[-1].rstrip("/")
 
 
-def split_url(url: str | None, protocol: str | None = None) -> tuple[str, str]:
-    """('grpc://h:p' | 'http://h:p' | 'h:p' | None, protocol) -> (protocol, 'h:p').
-
-    No scheme and no protocol means gRPC; no URL means the protocol's default URL.
-    """
-    if url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        scheme = scheme.lower()
-        if scheme == "https":
-            scheme = "http"
-        if scheme not in PROTOCOLS:
-            raise ClientError(f"URL '{url}': scheme must be grpc:// or http://")
-        if protocol and protocol != scheme:
-            raise ClientError(f"URL '{url}' says {scheme} but --protocol is {protocol}")
-        return scheme, rest.rstrip("/")
-    protocol = protocol or "grpc"
-    if protocol not in PROTOCOLS:
-        raise ClientError(f"protocol '{protocol}' is not one of {', '.join(PROTOCOLS)}")
-    return protocol, url or DEFAULT_URLS[protocol]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One endpoint to send load to: protocol, ``host:port[/prefix]`` and TLS."""
-
-    protocol: str  # grpc | http
-    url: str  # host:port
-    ssl: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.protocol}://{self.url}"
+def client_target(url: str | None, protocol: str | None = None) -> Target:
+    """``wire.urls.parse_url`` for a command's ``--url``/``--protocol``: ClientError when it names no endpoint."""
+    try:
+        return parse_url(url, protocol)
+    except UrlError as exc:
+        raise ClientError(str(exc)) from None
 
 
 def parse_target(text: str, default_protocol: str = "grpc") -> list[Target]:
@@ -102,25 +79,19 @@ def parse_target(text: str, default_protocol: str = "grpc") -> list[Target]:
     gets Triton's (8001 gRPC, 8000 HTTP; 443 with TLS).
     """
     text = text.strip()
-    if "://" in text:
-        u = urlsplit(text)
-        scheme = u.scheme.lower()
-        proto = {"grpc": "grpc", "grpcs": "grpc", "http": "http", "https": "http"}.get(scheme)
-        if proto is None:
-            raise ClientError(f"--url {text}: scheme '{scheme}' is not grpc://, grpcs://, http:// or https://")
-        ssl = scheme in ("grpcs", "https")
-        port = u.port or (443 if ssl else DEFAULT_PORTS[proto])
-        return [Target(proto, f"{u.hostname}:{port}{u.path.rstrip('/') if proto == 'http' else ''}", ssl)]
-    protos = ["grpc", "http"] if default_protocol == "both" else [default_protocol]
     if default_protocol not in ("grpc", "http", "both"):
         raise ClientError(f"--protocol {default_protocol} is not one of grpc, http, both")
-    host, _, port = text.partition(":")
-    if port and len(protos) > 1:
+    if "://" in text or default_protocol != "both":
+        try:
+            return [parse_url(text, None if "://" in text else default_protocol)]
+        except UrlError as exc:
+            raise ClientError(str(exc)) from None
+    if ":" in text:
         raise ClientError(
             f"--url {text} names one port but --protocol both needs two; give grpc://{text} and "
             f"http://HOST:PORT as two --url options, or a host without a port"
         )
-    return [Target(p, f"{host}:{port or DEFAULT_PORTS[p]}") for p in protos]
+    return [parse_url(text, p) for p in PROTOCOLS]
 
 
 # ---------------------------------------------------------------------------------------------

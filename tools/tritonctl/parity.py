@@ -14,12 +14,10 @@ import numpy as np
 
 from tritonctl.errors import ExportError, ShapeError, ToleranceError
 from tritonctl.spec import ModelSpec, TensorSpec
+from tritonctl.wire.inputs import DEFAULT_INT_VALUES, random_array
 
 # What every exporter unit returns (tritonctl.exporters): numpy inputs in, numpy outputs out.
 Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
-
-#: [low, high) that integer inputs without `values:` in models.yaml are drawn from (docs/models-yaml.md)
-DEFAULT_INT_VALUES = (0, 10)
 
 
 @dataclass
@@ -60,18 +58,9 @@ def sample_shape(t, batch: int, setting: int) -> list[int]:
 
 
 def random_inputs(m: ModelSpec, batch: int, setting: int, rng: np.random.Generator) -> list[np.ndarray]:
-    arrays = []
-    for t in m.inputs:
-        shape = sample_shape(t, batch, setting)
-        if t.dtype.startswith("float"):
-            a = rng.standard_normal(shape).astype("float32" if t.dtype == "bfloat16" else t.dtype)
-        elif t.dtype == "bool":
-            a = rng.integers(0, 2, shape).astype(bool)
-        else:
-            low, high = int_values(t)
-            a = rng.integers(low, high, shape).astype(t.dtype)
-        arrays.append(a)
-    return arrays
+    # numpy has no bfloat16: eager PyTorch and the exports take float32 for it
+    return [random_array("float32" if t.dtype == "bfloat16" else t.dtype, sample_shape(t, batch, setting), rng, t.values)
+            for t in m.inputs]
 
 
 def int_values(t: TensorSpec) -> tuple[int, int]:

@@ -32,11 +32,11 @@ from pydantic import (
 )
 
 from tritonctl import exporters
-from tritonctl.dtypes import SPEC_TO_TRITON
+from tritonctl.wire.dtypes import SPEC_TO_TRITON
 from tritonctl.errors import SpecError
-from tritonctl.shapes import DYNAMIC_DIM, DimLengths
+from tritonctl.wire.shapes import DYNAMIC_DIM, DimLengths
 
-# the numpy-style dtype names the spec accepts: the keys of tritonctl.dtypes' one table
+# the numpy-style dtype names the spec accepts: the keys of tritonctl.wire.dtypes' one table
 Dtype = Literal[tuple(SPEC_TO_TRITON)]  # type: ignore[valid-type]
 Format = Literal[exporters.FORMATS]  # type: ignore[valid-type]  # one exporter unit per format
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -1,8 +1,10 @@
 """`helm test` smoke inference against a Triton release, over gRPC and HTTP.
 
 Runs in the Triton SDK image (tritonclient installed). With no model named, it reads the
-repository index and each ready model's metadata, then sends random valid data to the first
-ready model whose inputs are numeric; so it works with any repository.
+repository index and each ready model's metadata and config, then sends random valid data (integers
+within the ``values:`` ranges tritonctl build writes into the config) to the first ready model whose
+inputs are numeric; so it works with any repository. ``triton_wire.py`` beside it is generated
+from tritonctl's wire layer (``make wire-copies``).
 
 Environment: TRITON_HOST, HTTP_PORT, GRPC_PORT, TEST_MODEL, TEST_MODEL_VERSION, TEST_INPUTS (JSON list
 of {name, datatype, shape, data}), TIMEOUT_SECONDS, and RESTRICTED_API_HEADER with RESTRICTED_API_KEY
@@ -16,37 +18,28 @@ import os
 import sys
 import time
 
-NUMPY_TYPES = {
-    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
-    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-    "FP16": "float16", "FP32": "float32", "FP64": "float64",
-}
+# generated from tritonctl's wire layer; the ConfigMap mounts it beside this script
+from triton_wire import DYNAMIC_DIM, config_values, metadata_shape, numpy_dtype, random_array
 
 
-def concrete_shape(shape):
-    """Metadata shapes use -1 for variable dimensions (batch included); use 1 there."""
-    return [1 if int(d) < 0 else int(d) for d in shape]
-
-
-def random_inputs(metadata):
-    """{input name: (datatype, numpy array)} for a model's metadata dict; None when an input
-    is not numeric (BYTES inputs such as encoded images need real data: set tests.model)."""
+def random_inputs(metadata, config=None):
+    """{input name: (datatype, numpy array)} for a model's metadata dict (and config dict: its
+    max_batch_size and the ``values:`` ranges tritonctl build writes); batch 1, every other
+    dynamic dimension DYNAMIC_DIM.opt long. None when an input is not numeric (BYTES inputs
+    such as encoded images need real data: set tests.model)."""
     import numpy as np
 
+    config = config or {}
     rng = np.random.default_rng(0)
+    values = config_values(config)
+    mbs = int(config.get("max_batch_size", 0) or 0)
     out = {}
     for spec in metadata["inputs"]:
-        dtype = NUMPY_TYPES.get(spec["datatype"])
-        if dtype is None:
+        dtype = numpy_dtype(spec["datatype"])
+        if dtype is None or dtype == np.object_:
             return None
-        shape = concrete_shape(spec["shape"])
-        if dtype == "bool":
-            data = rng.integers(0, 2, size=shape).astype(bool)
-        elif dtype.startswith(("int", "uint")):
-            data = rng.integers(0, 2, size=shape).astype(dtype)
-        else:
-            data = rng.random(size=shape, dtype="float32").astype(dtype)
-        out[spec["name"]] = (spec["datatype"], data)
+        shape = metadata_shape([int(d) for d in spec["shape"]], mbs, 1, DYNAMIC_DIM.opt)
+        out[spec["name"]] = (spec["datatype"], random_array(dtype, shape, rng, values.get(spec["name"])))
     return out
 
 
@@ -60,7 +53,7 @@ def given_inputs(specs):
         if spec["datatype"] == "BYTES":
             data = np.array([str(v).encode() for v in spec.get("data") or [""]], dtype=np.object_).reshape(shape)
         elif spec.get("data"):
-            data = np.array(spec["data"], dtype=NUMPY_TYPES[spec["datatype"]]).reshape(shape)
+            data = np.array(spec["data"], dtype=numpy_dtype(spec["datatype"])).reshape(shape)
         else:
             data = random_inputs({"inputs": [spec]})[spec["name"]][1]
         out[spec["name"]] = (spec["datatype"], data)
@@ -133,7 +126,8 @@ def main() -> int:
         if specs:
             inputs = given_inputs(specs)
         else:
-            inputs = random_inputs(http.get_model_metadata(name, model_version=ver or "", headers=http_headers))
+            inputs = random_inputs(http.get_model_metadata(name, model_version=ver or "", headers=http_headers),
+                                   http.get_model_config(name, model_version=ver or "", headers=http_headers))
         if inputs is None:
             print(f"skip {name}: non-numeric input (set tests.model and real data to test it)")
             continue

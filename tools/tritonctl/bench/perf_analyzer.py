@@ -31,8 +31,8 @@ from pathlib import Path
 
 from tritonctl.endpoints import DEFAULT_STATE_DIR
 from tritonctl.errors import ClientError
-from tritonctl.shapes import DYNAMIC_DIM
-from tritonctl.stats import Breakdown
+from tritonctl.wire.shapes import DYNAMIC_DIM
+from tritonctl.wire.stats import Breakdown
 
 WHEEL_VERSION = "2.41.0"
 MEMBER = f"tritonclient-{WHEEL_VERSION}.data/data/bin/perf_analyzer"

@@ -10,7 +10,7 @@ from pathlib import Path
 from tritonctl.bench.sweep import Point, Series
 from tritonctl.bench.stability import Measurement
 from tritonctl.errors import ClientError
-from tritonctl.stats import PARTS, Breakdown
+from tritonctl.wire.stats import PARTS, Breakdown
 
 COLUMNS = [
     "label", "model", "protocol", "url", "batch_size", "concurrency", "infer_per_s", "requests_per_s",

@@ -24,8 +24,9 @@ from tritonctl.bench.stability import Measurement, StabilityRule, Window, merge
 from tritonctl.client import AioClient
 from tritonctl.endpoints import Target, parse_target  # noqa: F401 - bench's targets
 from tritonctl.errors import ClientError
-from tritonctl.shapes import DYNAMIC_DIM
-from tritonctl.stats import Breakdown, WindowMarks
+from tritonctl.wire.shapes import DYNAMIC_DIM
+from tritonctl.stats import WindowMarks
+from tritonctl.wire.stats import Breakdown
 
 #: client CPU (% of one core) above which a level counts as limited by the client. The client is
 #: one Python thread: its CPU per request is added to every round trip of the closed loop, and on
@@ -84,8 +85,7 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
     from tritonctl import client as tc
     from tritonctl.server import health
 
-    c = tc.make_client(f"{target.protocol}://{target.url}", ssl=target.ssl) if target.ssl else \
-        tc.make_client(f"{target.protocol}://{target.url}")
+    c = tc.make_client(str(target))  # the scheme carries TLS
     try:
         try:
             c.is_server_live()

@@ -17,8 +17,14 @@ import subprocess
 import sys
 
 
+def _host_port(url: str) -> tuple[str, str]:
+    """'h:p[/prefix]' (a parsed ``Target.url``) -> ('h', 'p')."""
+    host, _, port = url.split("/", 1)[0].rpartition(":")
+    return host, port
+
+
 def main(argv=None) -> int:
-    from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_URLS
+    from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_URLS, client_target
     from tritonctl.server.health import is_ready
     from tritonctl.server.process import stop_child
 
@@ -37,12 +43,12 @@ def main(argv=None) -> int:
     if is_ready(a.http):
         print(f"using the Triton already serving at {a.http}", file=sys.stderr)
     else:
-        host = a.http.rsplit(":", 1)[0]
+        host, http_port = _host_port(client_target(a.http, "http").url)
         if host not in ("localhost", "127.0.0.1", "0.0.0.0"):
             print(f"no Triton answers at {a.http}; start it there, or point the target at a local address", file=sys.stderr)
             return 2
         serve = [sys.executable, "-m", "tritonctl", "serve", a.repository, "--detach",
-                 "--http-port", a.http.rsplit(":", 1)[1], "--grpc-port", a.grpc.rsplit(":", 1)[1],
+                 "--http-port", http_port, "--grpc-port", _host_port(client_target(a.grpc, "grpc").url)[1],
                  "--metrics-port", str(a.metrics_port), "--state-dir", a.state_dir]
         print("no Triton at " + a.http + "; starting one: " + " ".join(serve[2:]), file=sys.stderr)
         if subprocess.call(serve) != 0:

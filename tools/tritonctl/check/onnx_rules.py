@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tritonctl.check.finding import Finding, error
 from tritonctl.check.model_dirs import ModelDir, Repository, model_files
-from tritonctl.dtypes import ONNX_TO_TRITON
+from tritonctl.wire.dtypes import ONNX_TO_TRITON
 
 
 

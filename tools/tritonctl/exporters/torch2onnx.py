@@ -108,7 +108,7 @@ def check_declared(path: Path, m: ModelSpec) -> None:
     import onnx
 
     from tritonctl.check.onnx_rules import _dims
-    from tritonctl.dtypes import ONNX_TO_TRITON, SPEC_TO_TRITON
+    from tritonctl.wire.dtypes import ONNX_TO_TRITON, SPEC_TO_TRITON
 
     where = f"model '{m.name}': source.onnx {path}"
     if not path.is_file():

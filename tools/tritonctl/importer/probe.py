@@ -33,7 +33,7 @@ import textwrap
 import traceback
 from pathlib import Path
 
-from tritonctl.dtypes import TORCH_TO_SPEC
+from tritonctl.wire.dtypes import TORCH_TO_SPEC
 from tritonctl.importer.handler_runtime import HandlerHost, HandlerLoadError, WeightsLoadError, list_classes
 
 class Recorder:

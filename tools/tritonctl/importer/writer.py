@@ -31,7 +31,7 @@ from tritonctl import naming
 from tritonctl.importer import archive as archive_mod
 from tritonctl.importer import settings as settings_mod
 from tritonctl.importer.archive import Archive, ArchiveError
-from tritonctl.shapes import DYNAMIC_DIM
+from tritonctl.wire.shapes import DYNAMIC_DIM
 
 HERE = Path(__file__).resolve().parent
 PROBE_TIMEOUT_S = 600

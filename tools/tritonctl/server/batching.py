@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tritonctl.dtypes import numpy_dtype
+from tritonctl.wire.dtypes import numpy_dtype
 
 #: config parameters the local CPU backends read their intra-op thread count from (the native
 #: backends' own names); `tritonctl tune --threads` sets the same keys

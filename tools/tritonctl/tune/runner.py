@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from tritonctl.shapes import DYNAMIC_DIM
+from tritonctl.wire.shapes import DYNAMIC_DIM
 from tritonctl.tune.candidates import Candidate, TuneError
 from tritonctl.tune.measure import sweep_triton
 from tritonctl.tune.objective import Result

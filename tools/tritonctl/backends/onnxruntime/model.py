@@ -29,7 +29,7 @@ from tritonctl.server.batching import (
     default_thread_count,
     model_file,
 )
-from tritonctl.dtypes import ORT_TO_TRITON
+from tritonctl.wire.dtypes import ORT_TO_TRITON
 
 
 def _model_shape(node) -> list[int]:

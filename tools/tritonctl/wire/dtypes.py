@@ -15,8 +15,8 @@ torch dtype, so models.yaml does not offer them.
 
 Stdlib only (numpy is imported when a numpy dtype is asked for): the CPU backends import this
 module inside Triton's Python stub (``server.distribution.server_env`` puts the tritonctl
-package on the stub's PYTHONPATH), and models.yaml validation must stay cheap. The load test
-(``loadtest/triton_inputs.py``) keeps its own small copy on purpose: it runs without tritonctl.
+package on the stub's PYTHONPATH), and models.yaml validation must stay cheap. The load test and
+the chart's smoke test read the same table from their generated ``triton_wire.py``.
 """
 
 from __future__ import annotations
