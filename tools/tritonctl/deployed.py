@@ -191,3 +191,126 @@ def format_report(report: ServerReport) -> str:
                  "REQUEST = QUEUE + IN + INFER + OUT + overhead")
     lines += notes
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# roll back and forward
+# ---------------------------------------------------------------------------------------------
+LATEST = "latest"
+
+
+@dataclass
+class PinResult:
+    model: str
+    policy: str  # the policy now in force
+    served: list[str]  # READY versions once the server applied it
+    was: list[str]  # READY versions before
+    written: Path | None  # the config.pbtxt rewritten, None when the policy went with the load request
+    how: str  # "poll", "load" or "load with config" (what made the server apply it)
+
+
+def _policy_message(target: str):
+    from tritonctl.client import config_message
+
+    if target == LATEST:
+        return config_message({"version_policy": {"latest": {"num_versions": 1}}}).version_policy
+    return config_message({"version_policy": {"specific": {"versions": [int(target)]}}}).version_policy
+
+
+def _ready(client, model: str) -> list[str]:
+    return sorted((m.version for m in model_statuses(client) if m.name == model and m.ready), key=int)
+
+
+def choose_target(model: str, to: str | None, served: list[str], available: list[int]) -> str:
+    """The version to serve: ``to`` (a number or ``latest``), else the newest one older than what is served."""
+    if to == LATEST:
+        return LATEST
+    if to is not None:
+        if not str(to).isdigit():
+            raise ClientError(f"--to {to}: give a version number or '{LATEST}'")
+        if available and int(to) not in available:
+            raise ClientError(f"model '{model}' has no version {to} (the repository holds "
+                              f"{', '.join(map(str, available))})")
+        return str(int(to))
+    if not served:
+        raise ClientError(f"model '{model}' serves no version now, so there is none to roll back from; "
+                          "name one with --to VERSION")
+    current = max(int(v) for v in served)
+    older = [v for v in available if v < current]
+    if not older:
+        raise ClientError(f"model '{model}' serves version {current} and no older version is known "
+                          f"({'the repository holds ' + ', '.join(map(str, available)) if available else 'give --repository DIR'}); "
+                          "name one with --to VERSION")
+    return str(max(older))
+
+
+def pin(client, model: str, to: str | None = None, repository: Path | None = None,
+        mode: str | None = None, timeout_s: float = 120.0) -> PinResult:
+    """Serve ``to`` (a version, ``latest``, or by default the previous version) of ``model``.
+
+    ``repository``: the directory the server reads (its config.pbtxt is rewritten); ``mode``: the
+    server's model-control mode when known (the local server's pid file says), else found out.
+    """
+    from tritonctl import config as C
+    from tritonctl.repository import CONFIG, read_config, versions, write_atomic
+
+    was = _ready(client, model)
+    available = versions(Path(repository) / model) if repository is not None else sorted(
+        {int(m.version) for m in model_statuses(client) if m.name == model and m.version.isdigit()})
+    target = choose_target(model, to, was, available)
+    written, how = None, ""
+    if repository is not None:
+        path = Path(repository) / model / CONFIG
+        if not path.is_file():
+            raise ClientError(f"{path} does not exist: is {repository} the repository this server reads?")
+        cfg = read_config(path)
+        cfg.version_policy.CopyFrom(_policy_message(target))
+        write_atomic(path, C.to_text(cfg))  # whole or not at all: a polling server never reads half a file
+        written = path
+        if mode == "none":
+            raise ClientError(f"wrote version policy '{policy_text(cfg)}' to {path}, but the server runs in "
+                              "model-control mode none and reads it only when it starts: restart it "
+                              "(`tritonctl stop` and serve again; on a cluster `kubectl rollout restart deployment/RELEASE`)")
+        if mode != "poll":
+            try:
+                tc.load_model(client, model)  # explicit mode: the load reads the new config.pbtxt
+                how = "load"
+            except ClientError as exc:
+                if "not allowed" not in str(exc):
+                    raise
+                how = "poll"  # Triton refuses loads unless in explicit mode: a polling server picks the file up
+        else:
+            how = "poll"
+    else:
+        if mode in ("none", "poll"):
+            raise ClientError(f"the server runs in model-control mode {mode}: it takes versions from its repository; "
+                              "give the directory it reads (--repository DIR), or pin the directory you push from "
+                              "and `tritonctl push` it")
+        served = tc.get_config_message(client, model)
+        served.version_policy.CopyFrom(_policy_message(target))
+        try:
+            tc.load_model(client, model, config=served)
+        except ClientError as exc:
+            if "not allowed" in str(exc):
+                raise ClientError(f"the server refuses loads (model-control mode poll or none): it takes versions "
+                                  f"from its repository; pin that with --repository DIR (and `tritonctl push` it "
+                                  f"when the server reads a bucket)") from exc
+            raise
+        how = "load with config"
+    policy = policy_text({"version_policy": {LATEST: {"num_versions": 1}}} if target == LATEST
+                         else {"version_policy": {"specific": {"versions": [target]}}})
+    # what the server should serve once it applied the policy (latest without a directory: whatever the
+    # load made ready; Triton answers a load once it is done, so there is nothing more to wait for)
+    want = [target] if target != LATEST else [str(max(available))] if repository is not None and available else None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        served_now = _ready(client, model)
+        if (want is None and served_now) or served_now == want:
+            return PinResult(model, policy, served_now, was, written, how)
+        if time.monotonic() > deadline:
+            hint = (" (a polling server rereads its repository every poll interval: `serve --poll-secs`, the "
+                    "chart's server.pollSeconds, raise --timeout above it; in model-control mode none it needs a "
+                    "restart)" if how == "poll" else "")
+            raise ClientError(f"model '{model}' serves version(s) {', '.join(served_now) or 'none'} "
+                              f"{timeout_s:.0f}s after the policy became '{policy}'{hint}; `tritonctl status` shows why")
+        time.sleep(0.2)

@@ -1,0 +1,58 @@
+"""tritonctl rollback: serve another version of a model on a running server (back, or forward again)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+
+HELP = "roll a model back to its previous version (or --to VERSION, or --to latest to roll forward) on a running server in poll or explicit mode"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model name (as in the repository)")
+    p.add_argument(
+        "url", nargs="?", default=None,
+        help=f"server address, host:port or grpc://.. http://..; default: the server `tritonctl serve` runs "
+        f"from --state-dir, else {DEFAULT_URLS['grpc']}",
+    )
+    p.add_argument("--to", default=None, metavar="VERSION|latest",
+                   help="the version to serve (default: the newest one older than what is served); "
+                   "'latest' serves the newest again (roll forward)")
+    p.add_argument("--protocol", choices=["grpc", "http"], default=None, help="grpc (default) or http")
+    p.add_argument(
+        "--repository", default=None, metavar="DIR",
+        help="the repository directory the server reads: its config.pbtxt gets the pinned version_policy "
+        "(lasts across restarts; needed in poll mode). Without it an explicit-mode server gets the policy "
+        "with the load request (lasts until it restarts). Default: the one `tritonctl serve` serves, when local",
+    )
+    p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where `tritonctl serve` keeps its pid file (default %(default)s/)")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to wait for the server to serve the version (default 120)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from tritonctl import client as tc
+    from tritonctl import deployed
+    from tritonctl.commands.status import locate
+    from tritonctl.server.launcher import read_pidfile
+
+    url, repo = locate(args.url, args.protocol, args.state_dir, args.repository)
+    record = read_pidfile(Path(args.state_dir)) or {}
+    mode = record.get("model_control_mode") if args.url is None else None
+    client = tc.make_client(url, args.protocol)
+    try:
+        result = deployed.pin(client, args.model, args.to, repo, mode=mode, timeout_s=args.timeout)
+    finally:
+        client.close()
+    where = f"{result.written} ({'picked up by the polling server' if result.how == 'poll' else 'then loaded'})" \
+        if result.written else "the load request (the repository is unchanged: the server returns to it when it restarts)"
+    print(f"{result.model}: serving version {', '.join(result.served)} (was {', '.join(result.was) or 'none'}); "
+          f"version policy '{result.policy}' through {where}")
+    if result.written:
+        print("  `tritonctl build` rewrites config.pbtxt from models.yaml: set version_policy there to keep the pin; "
+              "push the directory when a server reads a bucket")
+    if result.policy.startswith("specific"):
+        print(f"  roll forward again: tritonctl rollback {result.model} --to latest")
+    return 0
