@@ -40,9 +40,9 @@ FUZZ_EXAMPLES ?= 2000
 fuzz-chart: install cluster-build ## draw FUZZ_EXAMPLES new value sets from values.schema.json and install each with --dry-run=server
 	FUZZ_RANDOM=1 FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/cluster/test_cluster_values_fuzz.py
 
-# The autoscaling loop of tests/cluster/test_cluster_autoscaling.py, its time series kept:
-# benchmarks/autoscale.csv and benchmarks/autoscale.png (replicas, the metric, the request rate).
-bench-autoscale: install cluster-build prometheus ## idle -> load -> idle through Prometheus, prometheus-adapter and the HPA -> benchmarks/autoscale.{csv,png}
-	AUTOSCALE_CSV=$(CURDIR)/benchmarks/autoscale.csv $(PY) -m pytest -q tests/cluster/test_cluster_autoscaling.py
-	$(PY) benchmarks/autoscale_plot.py benchmarks/autoscale.csv benchmarks/autoscale.png \
-	  --target-us $$($(PY) -c 'import sys; sys.path[:0] = ["tests/cluster", "tests/chart", "tools/chart"]; import test_cluster_autoscaling as t; print(t.TARGET_US)')
+# The autoscaling loops of tests/cluster/test_cluster_autoscaling*.py (both metric paths, both
+# signals), their time series kept: benchmarks/autoscale/<path>-<metric>.csv and
+# benchmarks/autoscale.png (replicas, the metric against its target, the request rate).
+bench-autoscale: install cluster-build prometheus ## idle -> load -> idle through Prometheus, prometheus-adapter / KEDA and the HPA -> benchmarks/autoscale/*.csv, benchmarks/autoscale.png
+	AUTOSCALE_DIR=$(CURDIR)/benchmarks/autoscale $(PY) -m pytest -q tests/cluster/test_cluster_autoscaling.py tests/cluster/test_cluster_autoscaling_keda.py
+	$(PY) benchmarks/autoscale_plot.py benchmarks/autoscale benchmarks/autoscale.png

@@ -23,6 +23,7 @@ import shlex
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +42,29 @@ from tritonctl.server.process import stop_group
 
 SERVICE_S = 0.020
 RATE = 80.0
-TARGET_US = 15000
 MAX_REPLICAS = 3
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One of the chart's autoscaling signals that a CPU build exports (``autoscaling.metric``),
+    the custom metric prometheus-adapter serves for it (k8s/prometheus-adapter's rules, named in the
+    chart README) and the target the loop sets.
+
+    The targets are the same point of the M/D/1 curve (test_cluster_autoscaling.py derives it):
+    15 ms of queue per request, and 0.75 x the ~20 ms of compute per request for the ratio. At 3
+    replicas the queue runs 11.5-13.6 ms (ratio 0.57-0.67): above 2/3 of either target, so the
+    HPA holds 3, and under the target, so the metric settles below it."""
+    metric: str
+    custom_metric: str
+    target: float
+    unit: str
+
+
+SIGNALS = [
+    Signal("queueTimePerRequest", "triton_queue_time_per_request_us", 15000, "us"),
+    Signal("queueComputeRatio", "triton_queue_compute_ratio", 0.75, "queue time / compute time"),
+]
 MODEL = "gpu_like"
 MODEL_PY = f'''
 import time
@@ -73,7 +95,7 @@ BASE_VALUES = {
                 "prometheusRule": {"enabled": True}},
     "autoscaling": {
         "enabled": True, "metric": "queueTimePerRequest",
-        "minReplicas": 1, "maxReplicas": MAX_REPLICAS, "targets": {"queueTimePerRequest": str(TARGET_US)},
+        "minReplicas": 1, "maxReplicas": MAX_REPLICAS, "targets": {"queueTimePerRequest": "15000"},
         "behavior": {"scaleUp": {"stabilizationWindowSeconds": 0,
                                  "policies": [{"type": "Pods", "value": 2, "periodSeconds": 10}]},
                      "scaleDown": {"stabilizationWindowSeconds": 30,
@@ -82,10 +104,13 @@ BASE_VALUES = {
 }
 
 
-def values(autoscaling: dict) -> dict:
-    """BASE_VALUES with ``autoscaling`` merged into its autoscaling section."""
+def values(autoscaling: dict, signal: Signal | None = None) -> dict:
+    """BASE_VALUES with ``autoscaling`` merged into its autoscaling section, scaling on ``signal``
+    (its metric and target) when given."""
     merged = copy.deepcopy(BASE_VALUES)
     merged["autoscaling"].update(autoscaling)
+    if signal:
+        merged["autoscaling"].update({"metric": signal.metric, "targets": {signal.metric: f"{signal.target:g}"}})
     return merged
 
 
@@ -310,14 +335,15 @@ def quantity(value: str | None) -> float | None:
     return float(parse_quantity(value))
 
 
-def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir: Path,
-                 check=lambda: None, target_us: float = TARGET_US) -> list[dict]:
+def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir: Path, signal: Signal,
+                 path: str, check=lambda: None) -> list[dict]:
     """Idle at minReplicas (10 s), the Poisson load at RATE (80 s), then the cool-down (up to
     120 s), sampling the HPA once a second; asserts the behaviour the tests' docstrings derive:
     1 while idle, MAX_REPLICAS within 90 s of the load, no scale-down under load, the metric's
-    median over the load's last 30 s under ``target_us``, back to 1 after it, 0 failed requests,
-    ScalingActive throughout. ``check`` runs each second (a metric server still alive). The
-    samples go to $AUTOSCALE_CSV (default: ``workdir``/autoscale.csv); returns them."""
+    median over the load's last 30 s under ``signal.target``, back to 1 after it, 0 failed
+    requests, ScalingActive throughout. ``check`` runs each second (a metric server still alive).
+    The samples go to ``<path>-<signal.metric>.csv`` in $AUTOSCALE_DIR (default: ``workdir``);
+    returns them."""
     rows: list[dict] = []
     load = None
     start = time.monotonic()
@@ -327,7 +353,8 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
         assert not standin.errors, standin.errors
         state = hpa_state(kube, namespace, hpa)
         rows.append({"t": round(time.monotonic() - start, 1), "phase": phase, "replicas": state["replicas"],
-                     "servers": len(standin.ready_servers()), "metric_us": quantity(state["metric"]),
+                     "servers": len(standin.ready_servers()), "metric": quantity(state["metric"]),
+                     "target": signal.target,
                      "ok": load.ok if load else 0, "failed": load.failed if load else 0,
                      "scaling_active": state["scaling_active"]})
         return state
@@ -363,8 +390,8 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
         assert min(r["replicas"] for r in settled) == MAX_REPLICAS, [(r["t"], r["replicas"]) for r in settled]
         changes = sum(a["replicas"] != b["replicas"] for a, b in zip(load_rows, load_rows[1:]))
         assert changes <= 2, [(r["t"], r["replicas"]) for r in load_rows]
-        tail = sorted(r["metric_us"] for r in load_rows if r["t"] >= load_rows[-1]["t"] - 30)
-        assert tail[len(tail) // 2] < target_us, tail  # the median of the last 30 s
+        tail = sorted(r["metric"] for r in load_rows if r["t"] >= load_rows[-1]["t"] - 30)
+        assert tail[len(tail) // 2] < signal.target, tail  # the median of the last 30 s
         assert rows[-1]["replicas"] == 1, rows[-5:]
         assert load.failed == 0, load.failures[:5]
         assert load.ok > RATE * 60
@@ -374,8 +401,9 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
     finally:
         if load:
             load.stop()
-        out = Path(os.environ.get("AUTOSCALE_CSV", workdir / "autoscale.csv"))
+        out = Path(os.environ.get("AUTOSCALE_DIR", workdir)) / f"{path}-{signal.metric}.csv"
         if rows:
+            out.parent.mkdir(parents=True, exist_ok=True)
             with out.open("w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=list(rows[0]))
                 writer.writeheader()
