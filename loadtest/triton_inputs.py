@@ -10,18 +10,12 @@ layer (integers within the ``values:`` ranges tritonctl build writes into each m
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from tritonclient.utils import InferenceServerException
 
-from triton_wire import config_values, metadata_shape, numpy_dtype, random_array
-
-SAMPLE_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
-
+from triton_wire import config_values, metadata_shape, numpy_dtype, random_array, sample_files
 
 @dataclass
 class TensorSpec:
@@ -58,7 +52,7 @@ def random_tensor(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 def load_samples(folder: str) -> list[bytes]:
-    files = sorted(itertools.chain.from_iterable(glob.glob(os.path.join(folder, p)) for p in SAMPLE_PATTERNS))
+    files = sample_files(folder)
     out = []
     for f in files:
         with open(f, "rb") as fh:

@@ -50,7 +50,7 @@ from locust.exception import StopUser  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from triton_inputs import ModelPlan, TensorSpec, random_tensor, resolve_plan  # noqa: E402
-from triton_wire import DEFAULT_URLS, DYNAMIC_DIM, parse_url  # noqa: E402
+from triton_wire import DEFAULT_URLS, DYNAMIC_DIM, bytes_tensor, parse_url  # noqa: E402
 
 log = logging.getLogger("loadtest")
 
@@ -239,8 +239,7 @@ class _TritonUser(User):
             if spec.datatype == "BYTES":
                 blob = plan.samples[self._sample_pos % len(plan.samples)]
                 self._sample_pos += 1
-                n = int(np.prod(spec.shape)) if spec.shape else 1
-                data = np.array([blob] * n, dtype=np.object_).reshape(spec.shape)
+                data = bytes_tensor(blob, spec.shape)
             else:
                 data = random_tensor(spec, self._rng)
             inputs.append(self.make_input(spec, data))

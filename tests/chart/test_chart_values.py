@@ -866,6 +866,10 @@ def test_helm_test_should_run_a_smoke_inference_from_the_sdk_image(render):
     assert json.loads(env["TEST_INPUTS"]["value"]) == inputs
     script = find(objs, "ConfigMap", "triton-test")["data"]["smoke_test.py"]
     assert "tritonclient.grpc" in script and "tritonclient.http" in script
+    # the script imports the generated wire module, mounted beside it from the same ConfigMap
+    wire = find(objs, "ConfigMap", "triton-test")["data"]["triton_wire.py"]
+    assert "from triton_wire import" in script
+    assert wire == (helm_engine.CHART / "files" / "triton_wire.py").read_text().rstrip("\n")
     assert "Pod" not in kinds(render({"tests": {"enabled": False}}))
 
 

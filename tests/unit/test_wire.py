@@ -97,6 +97,18 @@ def test_bool_and_bytes_inputs_should_get_their_own_kinds_of_values():
     assert blobs.shape == (2, 3) and all(isinstance(b, bytes) and len(b) == inputs.RANDOM_BYTES for b in blobs.flat)
 
 
+def test_sample_files_should_list_the_images_of_a_folder_in_order(tmp_path):
+    for name in ("b.png", "a.jpg", "c.jpeg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [Path(f).name for f in inputs.sample_files(str(tmp_path))] == ["a.jpg", "b.png", "c.jpeg"]
+    assert inputs.sample_files(None) == []
+
+
+def test_a_bytes_tensor_should_repeat_one_blob_in_every_element():
+    t = inputs.bytes_tensor(b"png", [2, 1])
+    assert t.dtype == np.object_ and t.tolist() == [[b"png"], [b"png"]]
+
+
 def test_the_config_parameter_should_carry_the_values_back_to_a_client():
     text = inputs.values_parameter({"ids": (0, 5), "scale": (0.5, 1.5)})
     config = {"parameters": {inputs.VALUES_PARAMETER: {"string_value": text}}}

@@ -32,7 +32,7 @@ from tritonctl.endpoints import PROTOCOLS, Target, client_target
 from tritonctl.errors import ClientError
 from tritonctl.wire import dtypes
 from tritonctl.wire.dtypes import wire_dtype  # noqa: F401 - callers name it tc.wire_dtype
-from tritonctl.wire.inputs import config_values, random_array
+from tritonctl.wire.inputs import bytes_tensor, config_values, random_array
 from tritonctl.wire.shapes import DYNAMIC_DIM, request_shape
 
 
@@ -208,7 +208,7 @@ def random_inputs(
 def encode_image(image: str | Path | bytes, batch_size: int = 1) -> np.ndarray:
     """Raw image file bytes as a [batch, 1] BYTES tensor (what digits_pipeline's IMAGE takes)."""
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
-    return np.array([[data]] * batch_size, dtype=np.object_)
+    return bytes_tensor(data, [batch_size, 1])
 
 
 def image_to_array(image: str | Path | bytes, dims: Iterable[int], dtype=np.float32) -> np.ndarray:

@@ -13,8 +13,6 @@ the server, set the pace (see ``CLIENT_BOUND_PCT`` and ``Point.client_bound``).
 from __future__ import annotations
 
 import asyncio
-import glob
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -24,8 +22,9 @@ from tritonctl.bench.stability import Measurement, StabilityRule, Window, merge
 from tritonctl.client import AioClient
 from tritonctl.endpoints import Target, parse_target  # noqa: F401 - bench's targets
 from tritonctl.errors import ClientError
-from tritonctl.wire.shapes import DYNAMIC_DIM
 from tritonctl.stats import WindowMarks
+from tritonctl.wire.inputs import bytes_tensor, sample_files
+from tritonctl.wire.shapes import DYNAMIC_DIM
 from tritonctl.wire.stats import Breakdown
 
 #: client CPU (% of one core) above which a level counts as limited by the client. The client is
@@ -74,11 +73,6 @@ class ModelPlan:
         return client.request(self.model, self.arrays, self.outputs, version, self.datatypes)
 
 
-def _sample_files(samples: str | None) -> list[str]:
-    folder = samples or ""
-    return sorted(glob.glob(os.path.join(folder, "*.png")) + glob.glob(os.path.join(folder, "*.jpg")))
-
-
 def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, dynamic_dim: int = DYNAMIC_DIM.opt,
             samples: str | None = None) -> ModelPlan:
     """Check ``model`` is ready at ``target`` and build one valid request from its metadata."""
@@ -112,7 +106,7 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
     datatypes = {i["name"]: tc.wire_dtype(i.get("data_type", "TYPE_FP32")) for i in cfg.get("input", [])}
     for name, dt in datatypes.items():
         if dt == "BYTES":
-            files = _sample_files(samples)
+            files = sample_files(samples)
             if not files:
                 raise ClientError(
                     f"model '{model}' input {name} is BYTES (encoded images); give a folder of PNG/JPEG "
@@ -120,8 +114,7 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
                 )
             with open(files[0], "rb") as f:
                 blob = f.read()
-            shape = arrays[name].shape
-            arrays[name] = np.array([blob] * int(np.prod(shape)), dtype=np.object_).reshape(shape)
+            arrays[name] = bytes_tensor(blob, arrays[name].shape)
     versions = md.get("versions") or [version]
     resolved = version or str(max(versions, key=lambda v: int(v) if str(v).isdigit() else -1))
     return ModelPlan(model, resolved, arrays, datatypes, [o["name"] for o in md.get("outputs", [])],

@@ -11,7 +11,9 @@ Floats are standard normal (uniform in ``values:`` when given), booleans 0/1, BY
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -22,6 +24,8 @@ DEFAULT_INT_VALUES = (0, 10)
 VALUES_PARAMETER = "tritonctl.values"
 #: bytes per element of a random BYTES tensor
 RANDOM_BYTES = 8
+#: the files a folder of samples for BYTES inputs (encoded images) offers
+SAMPLE_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
 
 
 def values_parameter(ranges: Mapping[str, Sequence[float]]) -> str:
@@ -62,3 +66,16 @@ def random_array(dtype, shape: Sequence[int], rng: np.random.Generator,
     if values is not None:
         return rng.uniform(float(values[0]), float(values[1]), size=shape).astype(dtype)
     return rng.standard_normal(size=shape).astype(dtype)
+
+
+def sample_files(folder: str | None) -> list[str]:
+    """The sample files (``SAMPLE_PATTERNS``) in ``folder``, sorted; empty without a folder."""
+    if not folder:
+        return []
+    return sorted(f for pattern in SAMPLE_PATTERNS for f in glob.glob(os.path.join(folder, pattern)))
+
+
+def bytes_tensor(blob: bytes, shape: Sequence[int]) -> np.ndarray:
+    """A BYTES tensor of ``shape`` whose every element is ``blob`` (an encoded image, a sample)."""
+    shape = [int(d) for d in shape]
+    return np.array([blob] * int(np.prod(shape)), dtype=np.object_).reshape(shape)
