@@ -92,6 +92,13 @@ def test_a_gate_names_one_metric(tmp_path):
     assert "precision.variants.0.gate" in msg and "one metric per gate" in msg
 
 
+def test_tensorrt_int8_is_refused_at_load_and_points_to_the_onnx_int8_variant(tmp_path):
+    msg = _spec_error(tmp_path, dict(LINEAR, source="{pkg}.nets:linear", formats=["onnx", "tensorrt"],
+                                     tensorrt={"precision": "int8"}))
+    assert "model 'lin'" in msg and "tensorrt.precision int8" in msg
+    assert "precision: {variants: [{type: int8_static}]}" in msg and "docs/precision.md" in msg
+
+
 def test_each_variant_gets_its_own_config_named_after_its_suffix():
     m = _model(variants=[{"type": "int8_static"}, {"type": "int8_dynamic"}, {"type": "fp16", "name": "half"}])
     spec = spec_mod.Spec(models=[m])

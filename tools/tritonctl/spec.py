@@ -396,6 +396,11 @@ class ModelSpec(_Strict):
             self.serve = self.formats[0]
         if self.serve is not None and self.serve not in self.formats:
             raise ValueError(f"serve: {self.serve} is not among formats {self.formats}")
+        if "tensorrt" in self.formats and self.tensorrt.precision == "int8":
+            # refused here, not on the GPU that builds the plan: a user learns it before any export
+            raise ValueError("tensorrt.precision int8 is not built by tritonctl (TensorRT calibrates on the GPU, "
+                             "untested here); use fp16, and serve INT8 from the ONNX export with "
+                             "precision: {variants: [{type: int8_static}]} (docs/precision.md)")
         if self.precision is not None and "onnx" not in self.formats:
             raise ValueError("precision variants are made from the ONNX export: add onnx to formats")
         if isinstance(self.source, OnnxSource) and "torchscript" in self.formats:
