@@ -34,7 +34,8 @@ def test_helm_test_is_admitted_succeeds_and_its_script_passes_against_the_charts
         script = next(h for h in hooks if h["kind"] == "ConfigMap" and "smoke_test.py" in h.get("data", {}))
         scripts = tmp_path / "scripts"
         scripts.mkdir()
-        (scripts / "smoke_test.py").write_text(script["data"]["smoke_test.py"])
+        for key, text in script["data"].items():  # every key, as the volume mounts them (triton_wire.py too)
+            (scripts / key).write_text(text)
 
         # the live objects, Secrets included: podkit resolves env and $(VAR) as the kubelet would
         deployment = kube.get("deployment", RELEASE, namespace)
