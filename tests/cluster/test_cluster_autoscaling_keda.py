@@ -12,7 +12,7 @@ test_cluster_autoscaling.py (the numbers are derived there; tests/cluster/autosc
 The trigger is ``metricType: Value`` with a fleet-wide query: sum(rate(queue time)) /
 sum(rate(successful requests)), the request-weighted mean queue time of the whole fleet, not a
 per-pod figure (for the ratio, sum(rate(queue time)) / sum(rate(compute time)), the fleet's
-queue/compute ratio; its target 0.75 is the same point as 15 ms, test_cluster_autoscaling.py). For an External metric of type Value the HPA computes
+queue/compute ratio; its target 0.7 is derived in test_cluster_autoscaling.py). For an External metric of type Value the HPA computes
 desired = ceil(ready pods x value / threshold) (10 % tolerance), the same proportional rule as for
 the prometheus-adapter path's per-pod average, and with the load spread evenly the fleet mean
 equals the per-pod mean, so the same reasoning holds (M/D/1 per server, 20 ms service, 80 req/s
