@@ -253,6 +253,12 @@ def test_variants_that_meet_their_gates_are_published_beside_fp32_and_a_rebuild_
 
     ops = {n.op_type for n in onnx.load(str(repo / "lin_int8" / "1" / "model.onnx")).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
+    # only the opsets its nodes use: an unused ai.onnx.ml 5 import fails older Tritons' onnxruntime
+    int8 = onnx.load(str(repo / "lin_int8" / "1" / "model.onnx"))
+    assert {o.domain for o in int8.opset_import} <= {"", "ai.onnx"} | {n.domain for n in int8.graph.node}
+    from tritonctl import compat
+
+    assert [f.message for f in compat.problems_for(repo, "24.04") if f.model == "lin_int8"] == []
     fp16_inits = {i.data_type for i in onnx.load(str(repo / "lin_fp16" / "1" / "model.onnx")).graph.initializer}
     assert onnx.TensorProto.FLOAT16 in fp16_inits
 

@@ -53,12 +53,29 @@ def convert(fp32: Path, out: Path, m: ModelSpec, v: PrecisionVariant, calibratio
         finally:
             logging.getLogger().setLevel(quiet)
             pre.unlink(missing_ok=True)
+        drop_unused_opsets(out)
     except ExportError:
         raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         raise ExportError(f"model '{m.name}': the {v.type} conversion of {fp32.name} failed ({type(exc).__name__}: "
                           f"{first}); try exclude_nodes for the node it names, or another variant type") from exc
+
+
+def drop_unused_opsets(path: Path) -> None:
+    """Keep only the opset imports the graph's nodes use. onnxruntime's optimizer (in
+    quant_pre_process) imports every domain it knows, ai.onnx.ml 5 among them, and an older
+    Triton's onnxruntime refuses an opset it does not know even when no node uses it
+    (`tritonctl check --triton-release 24.04` flagged every INT8 variant before this)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    used = {n.domain or "" for n in model.graph.node}
+    keep = [o for o in model.opset_import if (o.domain or "") in used or (o.domain or "") in ("", "ai.onnx")]
+    if len(keep) != len(model.opset_import):
+        del model.opset_import[:]
+        model.opset_import.extend(keep)
+        onnx.save(model, str(path))
 
 
 def session(path: Path, threads: int = 0):
