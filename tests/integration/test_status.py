@@ -5,6 +5,8 @@ request counts and latency split of Triton's statistics extension."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -111,3 +113,42 @@ def test_status_of_a_server_that_is_not_there_names_the_address_and_the_fix(serv
     res = run_tritonctl("status", f"localhost:{free_port()}", "--state-dir", str(tmp_path))
     assert res.returncode == 1
     assert "cannot reach a server at grpc://localhost:" in res.stderr and "tritonctl serve" in res.stderr, res.stderr
+
+
+def test_status_and_rollback_send_the_admin_key_a_restricted_repository_api_asks_for(tmp_path):
+    """The chart restricts Triton's repository API to requests carrying a key (server.restrictedApis)."""
+    from tritonctl.server.health import is_ready
+    from tritonctl.server.launcher import LocalServer, ServerOptions
+    from serverkit import free_ports
+
+    repo = tmp_path / "repo"
+    _model(repo, "lin", [1, 2])
+    rule = "model-repository,statistics:triton-admin-key=s3cret"
+    ports = free_ports(3)
+    server = LocalServer(ServerOptions(repo, *ports, state_dir=tmp_path / "state", exit_timeout_secs=5,
+                                       model_control_mode="explicit", load_models=["lin"],
+                                       extra_args=[f"--http-restricted-api={rule}", f"--grpc-restricted-protocol={rule}"]))
+    server.start()
+    try:
+        # wait_ready reads the repository index, which needs the key here: health is open
+        deadline = time.monotonic() + 120
+        while not is_ready(f"localhost:{ports[0]}"):
+            assert server.running() and time.monotonic() < deadline, server.log_tail()
+            time.sleep(0.2)
+        for url in (f"localhost:{ports[1]}", f"http://localhost:{ports[0]}"):
+            res = run_tritonctl("status", url, "--state-dir", str(tmp_path / "none"))
+            assert res.returncode == 1 and "--admin-key" in res.stderr and "TRITON_ADMIN_KEY" in res.stderr, res.stderr
+            res = run_tritonctl("status", url, "--json", "--state-dir", str(tmp_path / "none"),
+                                env={**os.environ, "TRITON_ADMIN_KEY": "s3cret"})
+            assert res.returncode == 0, res.stderr
+            assert json.loads(res.stdout)["models"][0]["served"] == ["2"]
+        grpc = f"localhost:{ports[1]}"
+        res = run_tritonctl("rollback", "lin", grpc, "--state-dir", str(tmp_path / "none"))
+        assert res.returncode == 1 and "--admin-key" in res.stderr, res.stderr
+        res = run_tritonctl("rollback", "lin", grpc, "--admin-key", "s3cret", "--state-dir", str(tmp_path / "none"))
+        # the server never loaded version 1, so it does not list it: the command does not guess
+        assert res.returncode == 1 and "(the server lists 2); name one with --to VERSION, or give the repository" in res.stderr
+        res = run_tritonctl("rollback", "lin", grpc, "--to", "1", "--admin-key", "s3cret", "--state-dir", str(tmp_path / "none"))
+        assert res.returncode == 0 and "lin: serving version 1 (was 2)" in res.stdout, res.stdout + res.stderr
+    finally:
+        server.stop(timeout=30)

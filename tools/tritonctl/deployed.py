@@ -35,6 +35,45 @@ from tritonctl.server.health import ModelState, ModelStatus, model_statuses
 DEFAULT_POLICY = "latest 1"
 
 
+#: the chart's header for its restricted APIs (server.restrictedApis.header): the repository API
+#: (index, load) answers only requests carrying the key there by default
+ADMIN_KEY_HEADER = "triton-admin-key"
+ADMIN_KEY_ENV = "TRITON_ADMIN_KEY"  # where the chart's NOTES put the key
+_KEYED_CALLS = ("get_server_metadata", "get_model_repository_index", "get_model_config", "get_model_metadata",
+                "get_inference_statistics", "load_model", "unload_model", "is_model_ready")
+
+
+def with_key(client, key: str | None, header: str = ADMIN_KEY_HEADER):
+    """``client`` sending ``header: key`` on every call this module makes (a server with restricted APIs).
+
+    Triton reads the key from gRPC metadata ``triton-grpc-protocol-<header>``. The client keeps its
+    tritonclient class (a subclass), so ``tritonctl.client`` still tells its protocol.
+    """
+    if not key:
+        return client
+    base = type(client)
+    name = f"triton-grpc-protocol-{header}" if tc.protocol_of(client) == "grpc" else header
+
+    def keyed(method):
+        def call(self, *args, headers=None, **kwargs):
+            return method(self, *args, headers={**(headers or {}), name: key}, **kwargs)
+        return call
+
+    client.__class__ = type(base.__name__, (base,), {"__module__": base.__module__,
+                                                     **{m: keyed(getattr(base, m)) for m in _KEYED_CALLS}})
+    return client
+
+
+def explain_restricted(exc: Exception, where: str) -> Exception:
+    """``exc`` as a ClientError naming the key when Triton refused a restricted API, else ``exc``."""
+    text = str(exc.message() if hasattr(exc, "message") and callable(exc.message) else exc)
+    if "restricted" not in text.lower():
+        return exc
+    return ClientError(f"{where} answers its repository and statistics APIs only to requests with a key "
+                       f"({text.strip()}); pass it with --admin-key or ${ADMIN_KEY_ENV} (the chart's NOTES show "
+                       "how to read it from its Secret)")
+
+
 # ---------------------------------------------------------------------------------------------
 # status
 # ---------------------------------------------------------------------------------------------
@@ -126,8 +165,11 @@ def collect(client, url: str, repository: Path | None = None) -> ServerReport:
     except ClientError as exc:
         raise ClientError(f"cannot reach a server at {protocol}://{url} ({exc}); start one with `tritonctl serve`, "
                           "or give the address of yours (a cluster's: `kubectl port-forward svc/RELEASE 8001`)") from exc
-    index = model_statuses(client)
-    counters = stats.read(client)  # every model, every version, cumulative since it loaded
+    try:
+        index = model_statuses(client)
+        counters = stats.read(client)  # every model, every version, cumulative since it loaded
+    except Exception as exc:  # noqa: BLE001 - tritonclient's own errors too (stats.read calls it directly)
+        raise explain_restricted(exc, f"{protocol}://{url}") from exc
     held = repository_models(repository) if repository is not None else {}
     names = sorted({m.name for m in index} | set(held))
     models = []
@@ -221,15 +263,16 @@ def _ready(client, model: str) -> list[str]:
     return sorted((m.version for m in model_statuses(client) if m.name == model and m.ready), key=int)
 
 
-def choose_target(model: str, to: str | None, served: list[str], available: list[int]) -> str:
+def choose_target(model: str, to: str | None, served: list[str], available: list[int],
+                  source: str = "the repository holds") -> str:
     """The version to serve: ``to`` (a number or ``latest``), else the newest one older than what is served."""
     if to == LATEST:
         return LATEST
     if to is not None:
         if not str(to).isdigit():
             raise ClientError(f"--to {to}: give a version number or '{LATEST}'")
-        if available and int(to) not in available:
-            raise ClientError(f"model '{model}' has no version {to} (the repository holds "
+        if source == "the repository holds" and int(to) not in available:  # a server's list can be incomplete
+            raise ClientError(f"model '{model}' has no version {to} ({source} "
                               f"{', '.join(map(str, available))})")
         return str(int(to))
     if not served:
@@ -239,9 +282,20 @@ def choose_target(model: str, to: str | None, served: list[str], available: list
     older = [v for v in available if v < current]
     if not older:
         raise ClientError(f"model '{model}' serves version {current} and no older version is known "
-                          f"({'the repository holds ' + ', '.join(map(str, available)) if available else 'give --repository DIR'}); "
-                          "name one with --to VERSION")
+                          f"({source} {', '.join(map(str, available))}); name one with --to VERSION"
+                          + ("" if source == "the repository holds" else ", or give the repository with --repository DIR"))
     return str(max(older))
+
+
+def _policy_selects(cfg, available: list[int]) -> list[str]:
+    """The versions a config's policy selects among ``available`` (what a server reading it serves)."""
+    which = cfg.version_policy.WhichOneof("policy_choice")
+    if which == "specific":
+        return [str(v) for v in cfg.version_policy.specific.versions if v in available]
+    if which == "all":
+        return [str(v) for v in available]
+    n = cfg.version_policy.latest.num_versions if which == "latest" else 1
+    return [str(v) for v in available[-n:]]
 
 
 def pin(client, model: str, to: str | None = None, repository: Path | None = None,
@@ -250,14 +304,33 @@ def pin(client, model: str, to: str | None = None, repository: Path | None = Non
 
     ``repository``: the directory the server reads (its config.pbtxt is rewritten); ``mode``: the
     server's model-control mode when known (the local server's pid file says), else found out.
+    ``client`` None: no server to tell (a repository a cluster reads after ``tritonctl push``): only
+    the directory is pinned.
     """
     from tritonctl import config as C
     from tritonctl.repository import CONFIG, read_config, versions, write_atomic
 
+    if client is None:
+        if repository is None:
+            raise ClientError("--no-server pins a repository directory: give it with --repository DIR")
+        path = Path(repository) / model / CONFIG
+        if not path.is_file():
+            raise ClientError(f"{path} does not exist: is {model} a model of {repository}?")
+        cfg = read_config(path)
+        available = versions(Path(repository) / model)
+        was = _policy_selects(cfg, available)
+        target = choose_target(model, to, was, available)
+        cfg.version_policy.CopyFrom(_policy_message(target))
+        write_atomic(path, C.to_text(cfg))
+        return PinResult(model, policy_text(cfg), _policy_selects(cfg, available), was, path, "file")
+
     was = _ready(client, model)
     available = versions(Path(repository) / model) if repository is not None else sorted(
         {int(m.version) for m in model_statuses(client) if m.name == model and m.version.isdigit()})
-    target = choose_target(model, to, was, available)
+    # without the directory, the versions the server has listed (an explicit-mode server lists only
+    # those it was asked to load: a version on disk it never loaded is unknown, and not guessed)
+    target = choose_target(model, to, was, available,
+                           "the repository holds" if repository is not None else "the server lists")
     written, how = None, ""
     if repository is not None:
         path = Path(repository) / model / CONFIG

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from tritonctl.commands.status import add_key_arguments
 from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
 
 HELP = "roll a model back to its previous version (or --to VERSION, or --to latest to roll forward) on a running server in poll or explicit mode"
@@ -27,23 +28,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "with the load request (lasts until it restarts). Default: the one `tritonctl serve` serves, when local",
     )
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where `tritonctl serve` keeps its pid file (default %(default)s/)")
+    p.add_argument("--no-server", action="store_true",
+                   help="only pin the --repository directory (then `tritonctl push` it for a server that reads a "
+                   "bucket, or restart a server in model-control mode none)")
+    add_key_arguments(p)
     p.add_argument("--timeout", type=float, default=120, help="seconds to wait for the server to serve the version (default 120)")
 
 
 def run(args) -> int:
     from pathlib import Path
 
-    from tritonctl import client as tc
     from tritonctl import deployed
-    from tritonctl.commands.status import locate
+    from tritonctl.commands.status import connect, locate
     from tritonctl.server.launcher import read_pidfile
 
     url, repo = locate(args.url, args.protocol, args.state_dir, args.repository)
     record = read_pidfile(Path(args.state_dir)) or {}
     mode = record.get("model_control_mode") if args.url is None else None
-    client = tc.make_client(url, args.protocol)
+    if args.no_server:
+        if args.repository is None:
+            from tritonctl.errors import ClientError
+
+            raise ClientError("--no-server pins a repository directory: give it with --repository DIR")
+        result = deployed.pin(None, args.model, args.to, Path(args.repository))
+        print(f"{result.model}: {result.written} now selects version {', '.join(result.served)} (was "
+              f"{', '.join(result.was) or 'none'}; policy '{result.policy}'); publish it (`tritonctl push`), then a "
+              "polling server picks it up, a server in mode none at its restart")
+        return 0
+    client = connect(url, args.protocol, args)
     try:
         result = deployed.pin(client, args.model, args.to, repo, mode=mode, timeout_s=args.timeout)
+    except Exception as exc:  # noqa: BLE001 - a refused key gets its fix named, the rest goes on as it was
+        raise deployed.explain_restricted(exc, url or "the server") from exc
     finally:
         client.close()
     where = f"{result.written} ({'picked up by the polling server' if result.how == 'poll' else 'then loaded'})" \

@@ -21,7 +21,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="repository directory to compare with (default: the one `tritonctl serve` serves, when local)",
     )
     p.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where `tritonctl serve` keeps its pid file (default %(default)s/)")
+    add_key_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def add_key_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--admin-key", default=None, metavar="KEY",
+        help="key for a server whose repository API is restricted (the chart's default: its NOTES print how "
+        "to read it into $TRITON_ADMIN_KEY); default $TRITON_ADMIN_KEY",
+    )
+    p.add_argument("--key-header", default="triton-admin-key", help="header that carries the key (the chart's server.restrictedApis.header; default %(default)s)")
+
+
+def connect(url: str | None, protocol: str | None, args):
+    """A client for ``url``, sending the admin key when there is one."""
+    import os
+
+    from tritonctl import client as tc
+    from tritonctl import deployed
+
+    key = args.admin_key or os.environ.get(deployed.ADMIN_KEY_ENV)
+    return deployed.with_key(tc.make_client(url, protocol), key, args.key_header)
 
 
 def locate(url: str | None, protocol: str | None, state_dir: str, repository: str | None):
@@ -53,7 +74,7 @@ def run(args) -> int:
     from tritonctl import deployed
 
     url, repo = locate(args.url, args.protocol, args.state_dir, args.repository)
-    client = tc.make_client(url, args.protocol)
+    client = connect(url, args.protocol, args)
     try:
         report = deployed.collect(client, tc.split_url(url, args.protocol)[1], repo)
     finally:
