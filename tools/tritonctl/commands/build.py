@@ -66,11 +66,12 @@ def run(args) -> int:
         elif i.record and i.record.get("precision"):  # a variant: its accuracy gate against the FP32 model
             g = i.record["precision"]["gate"]
             op = "<=" if g["metric"] == "rel_error" else ">="
-            par = f"{i.record['precision']['variant']['type']}: {g['metric']} {g['value']:.4f} {op} {g['threshold']:g} (n={g['samples']})"
+            par = f"{g['metric']} {g['value']:.4f} {op} {g['threshold']:g} (n={g['samples']})"
         elif i.record and i.fmt == "onnx" and isinstance(i.model.source, spec_mod.OnnxSource):
             par = "none: an ONNX source has no eager PyTorch to compare with (checked against its graph, onnx.checker)"
         if i.record and i.record.get("metrics"):
             par += "  " + " ".join(f"{k}={v}" for k, v in i.record["metrics"].items())
-        table.add_row(i.name, i.fmt or i.model.kind, action + (f" ({i.reason})" if args.dry_run else ""), par)
+        fmt = f"{i.fmt} {i.variant.type}" if i.variant is not None else (i.fmt or i.model.kind)
+        table.add_row(i.name, fmt, action + (f" ({i.reason})" if args.dry_run else ""), par)
     Console(quiet=args.quiet, width=None if sys.stdout.isatty() else 140).print(table)
     return 0
