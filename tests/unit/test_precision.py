@@ -273,3 +273,27 @@ def test_a_bad_calibration_file_fails_the_build_before_anything_is_published(tmp
     with pytest.raises(SpecError, match=r"calib.npz: its arrays are \['input'\] but the model's inputs are \['x'\]"):
         build.build(spec_mod.load(path))
     assert not (tmp_path / "repo").exists()
+
+
+def test_a_model_without_a_batch_dim_is_calibrated_and_graded_one_sample_at_a_time(tmp_path):
+    model = dict(LINEAR, source="{pkg}.nets:linear", max_batch_size=0, formats=["onnx"],
+                 precision={"samples": 32, "variants": [{"type": "int8_static", "gate": {"cosine": 0.99}}]})
+    path, _ = make_project(tmp_path, [model])
+    items = {i.name: i for i in build.build(spec_mod.load(path))}
+    g = items["lin_int8"].record["precision"]["gate"]
+    assert g["metric"] == "cosine" and g["samples"] == 32 and 0.99 <= g["value"] < 1
+    cfg = config.parse((tmp_path / "repo" / "lin_int8" / "config.pbtxt").read_text())
+    assert cfg.max_batch_size == 0 and list(cfg.input[0].dims) == [4]
+
+
+def test_a_relative_error_gate_catches_outputs_clipped_by_too_few_calibration_samples(tmp_path):
+    """Static INT8 quantizes the outputs too, to the range seen while calibrating: 16 drawn samples
+    leave larger outputs clipped (the mean cosine stays high, the relative error does not)."""
+    model = dict(LINEAR, source="{pkg}.nets:linear", formats=["onnx"],
+                 precision={"samples": 16, "variants": [{"type": "int8_static", "gate": {"rel_error": 0.05}}]})
+    path, _ = make_project(tmp_path, [model])
+    with pytest.raises(gate.PrecisionGateError) as err:
+        build.build(spec_mod.load(path))
+    msg = str(err.value)
+    assert float(msg.split("rel_error ")[1].split(" ")[0]) > 0.05 and "needs at most 0.05" in msg
+    assert "more and real calibration data" in msg
