@@ -147,11 +147,11 @@ def markdown(rows, models, meta, all_rounds=()) -> str:
               "| --- | --- | ---: | ---: | ---: | ---: |"]
     for s in summary(rows, models):
         lines.append(f"| {s['model']} | {s['system']} | {s['best']:.1f} | {s['at']} | {s['p99']:.1f} | {s['ratio_to_ours']:.2f} |")
-    lines += ["", "Ours = the best Triton row of each model.", "", "## Targets (issue 6)", "",
+    lines += ["", "Ours = the best Triton row of each model.", "", "## Targets", "",
               "| target | figures | met |", "| --- | --- | --- |"]
     for what, fig, ok in targets(rows, models):
         lines.append(f"| {what} | {fig} | {'yes' if ok else 'NO'} |")
-    lines += ["", "## Goals against today's peers (issue 16)", "", "| goal | figures | met |", "| --- | --- | --- |"]
+    lines += ["", "## Goals against today's peers", "", "| goal | figures | met |", "| --- | --- | --- |"]
     for what, fig, ok in peer_goals(rows, models):
         lines.append(f"| {what} | {fig} | {'yes' if ok else 'NO'} |")
     noise = round_noise(rows, all_rounds, models)
