@@ -60,7 +60,10 @@ def test_checkov_skips_should_disappear_once_the_user_sets_what_they_excuse(rend
         dep = next(o for o in render(values) if o["kind"] == "Deployment")
         return {v.split("=")[0] for k, v in dep["metadata"]["annotations"].items() if k.startswith("checkov.io/skip")}
 
+    # a digest of the right form (no ci scenario pins one: test_chart_ci_digests.py)
+    pinned = {**scenario_values["gpu-values"], "image": {"digest": "sha256:" + "a" * 64}}
+    assert "CKV_K8S_43" in skipped(scenario_values["gpu-values"])
     # CKV_K8S_35 (a Secret as env) holds while APIs are restricted: Triton takes the key from its args only
-    assert skipped(scenario_values["gpu-values"]) == {"CKV_K8S_15", "CKV_K8S_40", "CKV_K8S_35"}
-    unrestricted = {**scenario_values["gpu-values"], "server": {"restrictedApis": {"apis": []}}}
+    assert skipped(pinned) == {"CKV_K8S_15", "CKV_K8S_40", "CKV_K8S_35"}
+    unrestricted = {**pinned, "server": {"restrictedApis": {"apis": []}}}
     assert skipped(unrestricted) == {"CKV_K8S_15", "CKV_K8S_40"}
