@@ -32,7 +32,7 @@ What it does, and why (the chart in helm/triton deploys what this client expects
   (the host of ``ingress.grpc.host`` or ``gateway.grpc.hostnames``). The proxy balances each call
   over the pods itself and talks h2c to them; ``--ca-file`` takes a private CA.
 
-    python examples/clients/resilient.py --url dns:///triton-headless.default.svc.cluster.local:8001 \
+    python examples/clients/resilient.py --url dns:///triton-headless.triton.svc.cluster.local:8001 \
         --image examples/digits_samples/007_label7.png
     python examples/clients/resilient.py --url localhost:8001 --stream --rate 50   # until Ctrl-C
 """
@@ -54,7 +54,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-DEFAULT_URL = "dns:///triton-headless.default.svc.cluster.local:8001"  # release "triton", namespace "default"
+DEFAULT_URL = "dns:///triton-headless.triton.svc.cluster.local:8001"  # release "triton", namespace "triton" (every install command in the docs uses -n triton)
 MODEL_NOT_READY = re.compile(r"has no available versions|is not ready")
 
 
