@@ -7,8 +7,9 @@ model on an evaluation set by its gate (top-1 agreement, cosine similarity or re
 and published as its own Triton model ``<name>_<suffix>`` only when it meets the gate.
 
 Modules: ``calibration`` (where the samples come from), ``convert`` (the conversions),
-``gate`` (the metric and its error), ``stage`` (what ``tritonctl build`` calls), ``bench``
-(``make bench-precision``). Nothing heavy is imported here: config.py imports this package.
+``gate`` (the metric and its error), ``stage`` (what ``tritonctl build`` calls); the benchmark
+is benchmarks/precision.py (``make bench-precision``). Nothing heavy is imported here: config.py
+imports this package.
 """
 
 from __future__ import annotations
