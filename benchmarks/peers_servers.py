@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonctl.endpoints import free_port
-from tritonctl.server.process import stop_group, wait_http
+from tritonctl.process import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CORES = len(os.sched_getaffinity(0))
@@ -141,15 +141,15 @@ class Servers:
     def url(self, system: str, model: str) -> str:
         return self.model_urls.get((system, model)) or self.urls[system].format(model=model)
 
-    def spawn(self, cmd: list[str], log_path: Path, env: dict, cwd: Path | None = None) -> subprocess.Popen:
-        """Start a server in its own process group, its output to ``log_path``, and register its stop.
-        The project's PYTHONPATH is not passed on: each server runs from its own venv."""
+    def spawn(self, cmd: list[str], log_path: Path, env: dict, cwd: Path | None = None,
+              name: str = "") -> ManagedProcess:
+        """Start a server in its own process group (SIGTERM to the whole group on stop: TorchServe's
+        Java frontend and workers, gunicorn's workers), its output to ``log_path``, and register its
+        stop. The project's PYTHONPATH is not passed on: each server runs from its own venv."""
         env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
-        log_file = open(log_path, "wb")
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        self._stops.append(lambda: (stop_group(proc), log_file.close()))
-        return proc
+        process = ManagedProcess(cmd, log_path, name=name or Path(cmd[0]).name, env=env, cwd=cwd, term_group=True)
+        self._stops.append(process.stop)
+        return process.start()
 
     def stop(self) -> None:
         for groups in self.pausable.values():  # a held process would sit out SIGTERM until the kill
@@ -229,23 +229,19 @@ def start_torchserve(servers: Servers, models, repo, work, venv, args) -> None:
     ]))
     env = dict(os.environ, PATH=f"{venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(ts_dir / "logs"),
                METRICS_LOCATION=str(ts_dir / "logs"))
-    proc = servers.spawn([str(venv / "bin" / "torchserve"), "--start", "--foreground", "--ncs", "--model-store",
-                          str(store), "--ts-config", str(props), "--disable-token-auth"],
-                         ts_dir / "torchserve.out", env, cwd=ts_dir)
-    wait_http(f"http://127.0.0.1:{ports['inference']}/ping", 180, proc, "torchserve")
+    ts = servers.spawn([str(venv / "bin" / "torchserve"), "--start", "--foreground", "--ncs", "--model-store",
+                        str(store), "--ts-config", str(props), "--disable-token-auth"],
+                       ts_dir / "torchserve.out", env, cwd=ts_dir)
+    ts.wait_http(f"http://127.0.0.1:{ports['inference']}/ping", 180)
+
+    def workers_ready(model) -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['management']}/models/{model.name}", timeout=5) as r:
+            info = json.loads(r.read())[0]
+        return sum(1 for w in info.get("workers", []) if w.get("status") == "READY") >= args.ts_workers
+
     for model in models:  # ping answers before the workers are up: wait for each model's workers
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports['management']}/models/{model.name}", timeout=5) as r:
-                    info = json.loads(r.read())[0]
-                if sum(1 for w in info.get("workers", []) if w.get("status") == "READY") >= args.ts_workers:
-                    break
-            except OSError:
-                pass
-            time.sleep(1)
-        else:
-            raise RuntimeError(f"torchserve workers for {model.name} not ready; see {ts_dir}/logs")
+        ts.wait_ready(lambda m=model: workers_ready(m), 180, interval=1,
+                      state=f"ready ({args.ts_workers} READY workers for {model.name}; see {ts_dir}/logs)")
     servers.urls["torchserve"] = f"http://127.0.0.1:{ports['inference']}/predictions/{{model}}"
 
 
@@ -254,10 +250,10 @@ def start_flask(servers: Servers, models, repo, work, venv) -> None:
     env = dict(os.environ, TORCH_THREADS="1",
                PEERS_MODELS=",".join(f"{m.name}={artifact(repo, m, 'torchscript')}" for m in models))
     (work / "flask").mkdir(parents=True, exist_ok=True)
-    proc = servers.spawn([str(venv / "bin" / "gunicorn"), "-w", str(CORES), "-b", f"127.0.0.1:{port}", "--backlog",
-                          "2048", "--timeout", "120", "--chdir", str(ROOT / "benchmarks"), "flask_app:app"],
-                         work / "flask" / "gunicorn.log", env)
-    wait_http(f"http://127.0.0.1:{port}/ping", 120, proc, "gunicorn")
+    gunicorn = servers.spawn([str(venv / "bin" / "gunicorn"), "-w", str(CORES), "-b", f"127.0.0.1:{port}", "--backlog",
+                              "2048", "--timeout", "120", "--chdir", str(ROOT / "benchmarks"), "flask_app:app"],
+                             work / "flask" / "gunicorn.log", env)
+    gunicorn.wait_http(f"http://127.0.0.1:{port}/ping", 120)
     servers.urls["flask"] = f"http://127.0.0.1:{port}/predict/{{model}}"
 
 
@@ -310,14 +306,15 @@ class PythonPeer:
             env = dict(os.environ, PEER_MODELS=json.dumps(group), PEER_WORKERS=str(self.workers),
                        PEER_THREADS=str(max(1, CORES // self.workers)), RAY_USAGE_STATS_ENABLED="0",
                        BENTOML_DO_NOT_TRACK="True", LITSERVE_DISABLE_TELEMETRY="1", OMP_NUM_THREADS="1")
-            proc = servers.spawn(self.command(port, workdir), workdir / f"server-{i}.log", env, cwd=workdir)
+            proc = servers.spawn(self.command(port, workdir), workdir / f"server-{i}.log", env, cwd=workdir,
+                                 name=self.framework)
             for e in group:
                 url = f"http://127.0.0.1:{port}/predict/{e['name']}_{e['format']}"
                 system = f"{self.framework}-{e['format']}"
                 if self.encode is not None:
                     servers.encoders[system] = self.encode
                 body, headers = servers.body(system, bytes(int(np.prod(e["shape"])) * 4))
-                wait_inference(url, body, headers, 300, proc, f"{self.framework} ({workdir}/server-{i}.log)")
+                proc.wait_ready(lambda: answers(url, body, headers), 300, state=f"answering a sample at {url}")
                 servers.model_urls[(system, e["name"])] = url
             if self.pausable:
                 servers.pausable.setdefault(self.framework, []).append(proc.pid)  # its own session: pgid = pid
@@ -325,24 +322,12 @@ class PythonPeer:
         log(f"{self.framework}: {len(entries)} models up ({self.workers} workers x {max(1, CORES // self.workers)} thread(s))")
 
 
-def wait_inference(url: str, body: bytes, headers: dict, timeout: float, proc: subprocess.Popen, what: str) -> None:
-    """Until ``url`` answers ``body`` (a zero sample) with 200 (a route that is up but not loaded answers 404/503)."""
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode} before {url} answered")
-        try:
-            req = urllib.request.Request(url, data=body, headers=headers)
-            with urllib.request.urlopen(req, timeout=30) as r:
-                if r.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            last = f"HTTP {exc.code}: {exc.read()[:200]!r}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.5)
-    raise RuntimeError(f"{what}: {url} did not answer a sample within {timeout:.0f}s (last: {last})")
+def answers(url: str, body: bytes, headers: dict) -> bool:
+    """``url`` answers ``body`` (a zero sample) with 200 (a route that is up but not loaded answers
+    404/503, which ``urlopen`` raises as an OSError: not yet)."""
+    req = urllib.request.Request(url, data=body, headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.status == 200
 
 
 class LitServePeer(PythonPeer):

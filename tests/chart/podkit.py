@@ -25,14 +25,13 @@ import shlex
 import subprocess
 import sys
 import sysconfig
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tritonctl.server.process import stop_group
+from tritonctl.process import ManagedProcess, NotReady
 
 BACKENDS_MOUNT = "/triton-backends"
 
@@ -223,10 +222,14 @@ def sandbox_script(*, staging: Path, volumes: PodVolumes, repository: Path, back
 
 @dataclass
 class ChartTriton:
-    proc: subprocess.Popen
+    process: ManagedProcess
     ports: dict[str, int]
     log: Path
     args: list[str]
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.process.proc
 
     @property
     def http(self) -> str:
@@ -244,7 +247,7 @@ class ChartTriton:
         return self.log.read_text(errors="replace")[-6000:] if self.log.exists() else ""
 
     def stop(self, timeout: float = 40) -> None:
-        stop_group(self.proc, timeout)  # tritonserver and its Python stubs: one process group
+        self.process.stop(timeout)  # tritonserver and its Python stubs: one process group
 
     def __enter__(self) -> "ChartTriton":
         return self
@@ -303,18 +306,16 @@ def start_chart_triton(objs: list[dict], repository: Path, workdir: Path, *, san
             args = chart_args(container, ports, repository=str(repository), env=container_vars)
             argv = [str(dist.binary), *args, f"--backend-directory={backends}"]
         log = workdir / "triton.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        server = ChartTriton(proc, ports, log, args)
-        deadline = time.monotonic() + timeout
-        while not _ready(server.http):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        else:
+        # SIGTERM to the whole group on stop: the sandbox's unshare/bash/chroot chain and tritonserver
+        process = ManagedProcess(argv, log, name="tritonserver", env=env, term_group=True, stop_timeout=40).start()
+        server = ChartTriton(process, ports, log, args)
+        try:
+            process.wait_ready(lambda: _ready(server.http), timeout)
             return server
+        except NotReady:
+            pass
         server.stop()
-        if proc.returncode not in (0, None) and PORT_TAKEN in server.log_tail() and attempt < 2:
+        if server.proc.returncode not in (0, None) and PORT_TAKEN in server.log_tail() and attempt < 2:
             continue  # a port was taken between choosing it and binding it: new ports
         pytest.fail(f"Triton did not become ready with the chart's args {args} "
                     f"({'sandboxed' if sandbox else 'plain'}):\n{server.log_tail()}")

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tritonctl.server.process import stop_child
+from tritonctl.process import stop_child
 
 INSTALL_HINT = ("install Debian's prometheus package (server + promtool): `make prometheus` "
                 "(as root: apt-get update && apt-get install -y --no-install-recommends prometheus)")

@@ -38,7 +38,7 @@ import promkit
 from tritonctl import client as tc
 from tritonctl.cluster import crds, pki
 from tritonctl.endpoints import free_ports
-from tritonctl.server.process import stop_group
+from tritonctl.process import stop_group
 
 SERVICE_S = 0.020
 RATE = 80.0

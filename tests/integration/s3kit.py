@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonctl.endpoints import free_port
-from tritonctl.server.process import stop_child
+from tritonctl.process import stop_child
 
 REGION = "us-east-1"
 

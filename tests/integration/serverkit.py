@@ -15,7 +15,7 @@ import pytest
 # Free ports never handed out twice in this process; start_server retries when another process
 # took one meanwhile.
 from tritonctl.endpoints import PORT_TAKEN, free_port, free_ports  # noqa: F401 - re-exported for the tests
-from tritonctl.server.process import stop_child
+from tritonctl.process import ManagedProcess, NotReady
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def run_tritonctl(*args: str, timeout: float = 120, **kwargs) -> subprocess.Comp
 
 @dataclass
 class Served:
-    proc: subprocess.Popen
+    process: ManagedProcess
     repo: Path
     state_dir: Path
     output: Path
@@ -49,6 +49,10 @@ class Served:
     @property
     def metrics_url(self) -> str:
         return f"http://localhost:{self.metrics_port}/metrics"
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.process.proc
 
     def url(self, protocol: str) -> str:
         return self.grpc_url if protocol == "grpc" else self.http_url
@@ -97,14 +101,12 @@ def start_server(
         served = _launch(repo, workdir, extra, python)
         if expect_failure:
             return served
-        deadline = time.monotonic() + timeout
-        while True:
-            text = served.output.read_text(errors="replace")
-            if wait_for in text:
-                return served
-            if served.proc.poll() is not None or time.monotonic() > deadline:
-                break
-            time.sleep(0.25)
+        try:
+            served.process.wait_ready(lambda: wait_for in served.output.read_text(errors="replace"), timeout,
+                                      state=f"printing {wait_for!r}", interval=0.25)
+            return served
+        except NotReady:
+            pass
         stop_server(served)
         if served.proc.returncode not in (0, None) and PORT_TAKEN in served.log() and attempt < 2:
             continue  # a port was taken between choosing it and binding it: new ports, once more
@@ -129,15 +131,16 @@ def _launch(repo: Path, workdir: Path, extra: tuple[str, ...], python: str) -> S
         *extra,
         python=python,
     )
-    with open(output, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return Served(proc, repo, state, output, *ports)
+    # in our process group (group=False): a Ctrl-C of the test run reaches it, as a user's would
+    process = ManagedProcess(cmd, output, name="tritonctl serve", cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                             group=False)
+    return Served(process.start(), repo, state, output, *ports)
 
 
 def stop_server(served: Served, timeout: float = 60) -> int | None:
     """SIGTERM to `tritonctl serve` (what Ctrl-C does), then make sure nothing is left."""
     proc = served.proc
-    stop_child(proc, timeout)
+    served.process.stop(timeout)
     # belt and braces: a server left behind by a broken serve is stopped through its pid file
     subprocess.run(tritonctl_cmd("stop", "--state-dir", str(served.state_dir), "--timeout", "10"), capture_output=True, cwd=ROOT)
     return proc.returncode

@@ -22,7 +22,7 @@ from fixture_repo import Linear, build_broken_models, build_fixture_repo, eager_
 
 from tritonctl import client as tc
 from tritonctl.errors import ClientError
-from tritonctl.server.process import pid_alive
+from tritonctl.process import pid_alive
 
 pytestmark = pytest.mark.integration
 

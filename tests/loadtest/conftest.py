@@ -73,7 +73,7 @@ def _locust_ui(server, log_dir: Path, *args: str):
     """`locust -f loadtest/locustfile.py` with its web UI on a free port, aimed at ``server``;
     yields the UI's URL once it answers, and stops it on the way out."""
     from tritonctl.bench.locust_run import locustfile_path
-    from tritonctl.server.process import stop_child, wait_http
+    from tritonctl.process import stop_child, wait_http
 
     port = integration.free_port()
     base, log_path = f"http://127.0.0.1:{port}", log_dir / f"locust-ui-{port}.log"

@@ -118,19 +118,19 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
-def test_idle_peers_are_held_while_another_system_is_measured_and_continued_to_stop(monkeypatch):
-    import subprocess
+def test_idle_peers_are_held_while_another_system_is_measured_and_continued_to_stop(monkeypatch, tmp_path):
+    import os
     import time
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import peers_servers
 
     servers = peers_servers.Servers()
-    procs = {fw: subprocess.Popen(["sleep", "60"], start_new_session=True) for fw in ("litserve", "bentoml")}
+    procs = {fw: servers.spawn(["sleep", "60"], tmp_path / f"{fw}.log", dict(os.environ)).proc
+             for fw in ("litserve", "bentoml")}
     try:
         for fw, proc in procs.items():
             servers.pausable[fw] = [proc.pid]
-            servers._stops.append(lambda proc=proc: peers_servers.stop_group(proc, timeout=10))
 
         servers.focus("litserve-onnx")
         deadline = time.monotonic() + 10

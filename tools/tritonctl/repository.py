@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tritonctl import exporters
 from tritonctl.errors import RepositoryError
-from tritonctl.server.process import pid_alive
+from tritonctl.process import pid_alive
 
 BUILD_RECORD = "build.json"
 CONFIG = "config.pbtxt"

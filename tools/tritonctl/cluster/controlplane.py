@@ -27,7 +27,7 @@ from pathlib import Path
 from tritonctl.cluster import crds, fleet, pki as pki_mod
 from tritonctl.endpoints import free_ports
 from tritonctl.errors import TritonctlError
-from tritonctl.server.process import http_status, pid_alive, stop_process_group, wait_until
+from tritonctl.process import http_status, pid_alive, stop_process_group, wait_until
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.96.0.0/16"

@@ -113,7 +113,7 @@ def run(args) -> int:
 
     server.start()
     try:
-        index = _wait(server, args.timeout, stop_requested)
+        index = server.wait_ready(args.timeout, cancelled=lambda: bool(stop_requested))
     except BaseException:
         server.stop(timeout=15)
         raise
@@ -159,24 +159,3 @@ def run(args) -> int:
     code = server.stop()
     print(f"stopped (tritonserver exit status {code})", flush=True)
     return 0
-
-
-def _wait(server, timeout: float, stop_requested: list[int]):
-    """wait_ready, but give up early (None) when a signal arrives."""
-    from tritonctl.errors import ServeError
-
-    deadline = time.monotonic() + timeout
-    while not stop_requested:
-        remaining = deadline - time.monotonic()
-        try:
-            return server.wait_ready(timeout=min(1.0, max(remaining, 0.01)))
-        except ServeError:
-            if not server.running() or time.monotonic() >= deadline:
-                if time.monotonic() >= deadline and server.running():
-                    raise ServeError(
-                        f"tritonserver did not become ready within {timeout:.0f}s (raise --timeout); its log "
-                        f"({server.opts.log_path}) ends with:\n{server.log_tail()}"
-                    ) from None
-                raise
-    return None
-

@@ -12,8 +12,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -21,36 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonctl.endpoints import free_ports
-from tritonctl.errors import TritonctlError
-from tritonctl.server.process import http_status, stop_group, wait_until
+from tritonctl.errors import ServeError, TritonctlError
+from tritonctl.process import ManagedProcess
+from tritonctl.server.health import failed_models
+from tritonctl.server.launcher import LocalServer, ServerOptions
 
 ATOL, RTOL = 1e-4, 1e-3  # the parity gate's float32 defaults: exported vs eager
 START_TIMEOUT_S = 300
 
 
 class VerifyError(TritonctlError):
-    """A server of the comparison did not start or did not answer."""
-
-
-def _stop(proc: subprocess.Popen | None, timeout: float = 30) -> None:
-    """Both servers start in their own process group: SIGTERM to it, then SIGKILL."""
-    if proc is not None:
-        stop_group(proc, timeout)
-
-
-def _wait(check, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
-    """wait_until, with the server's log in the error: the user sees why it did not come up."""
-    try:
-        wait_until(check, timeout, proc, what)
-    except RuntimeError as exc:
-        raise VerifyError(f"{exc}; its log:\n{_tail(log)}") from None
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    """TorchServe is not installed in the venv given (a server that does not come up raises
+    ``tritonctl.process.NotReady`` with its log's tail)."""
 
 
 def _get(url: str):
@@ -64,7 +44,7 @@ class TorchServe:
     def __init__(self, venv: Path, archives: list[Path], workdir: Path, properties: dict[str, str] | None = None) -> None:
         self.venv, self.archives, self.workdir = Path(venv), [Path(a) for a in archives], Path(workdir)
         self.properties = properties or {}  # extra config.properties keys (a benchmark's tuning)
-        self.proc: subprocess.Popen | None = None
+        self.process: ManagedProcess | None = None
         names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
         self.ports = dict(zip(names, free_ports(len(names))))
 
@@ -98,23 +78,23 @@ class TorchServe:
         # this one runs beside any other TorchServe (a benchmark's, another verify's).
         (self.workdir / "tmp").mkdir(exist_ok=True)
         env["TMPDIR"] = env["TEMP"] = str(self.workdir / "tmp")
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [str(exe), "--start", "--foreground", "--ncs", "--model-store", str(store), "--ts-config", str(props),
-                 "--disable-token-auth"], cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+        self.process = ManagedProcess(
+            [str(exe), "--start", "--foreground", "--ncs", "--model-store", str(store), "--ts-config", str(props),
+             "--disable-token-auth"], self.log, name="torchserve", env=env, cwd=self.workdir, term_group=True, tail_lines=40)
+        self.process.start()
         try:
-            _wait(lambda: http_status(f"{self.url}/ping") == 200, START_TIMEOUT_S, self.proc, "torchserve", self.log)
+            self.process.wait_http(f"{self.url}/ping", START_TIMEOUT_S)
             for name in self.model_names():  # /ping answers before the workers are up
-                _wait(lambda n=name: any(w.get("status") == "READY" for w in self._describe(n)["workers"]),
-                      START_TIMEOUT_S, self.proc, f"torchserve's worker for {name}", self.log)
+                self.process.wait_ready(lambda n=name: any(w.get("status") == "READY" for w in self._describe(n)["workers"]),
+                                        START_TIMEOUT_S, state=f"ready (a READY worker for {name})")
         except BaseException:
-            self.__exit__()
+            self.process.stop()
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        _stop(self.proc)
+        if self.process is not None:
+            self.process.stop()
 
     @property
     def url(self) -> str:
@@ -139,32 +119,31 @@ class TorchServe:
 
 
 class Triton:
-    """The import served by `tritonctl serve` (a real local Triton) on free ports."""
+    """The import served by a real local Triton on free ports (``LocalServer``, what `tritonctl
+    serve` runs): every model must load."""
 
     def __init__(self, repository: Path, workdir: Path) -> None:
         self.repository, self.workdir = Path(repository), Path(workdir)
-        self.proc: subprocess.Popen | None = None
         self.ports = free_ports(3)
+        http, grpc, metrics = self.ports
+        self.server = LocalServer(ServerOptions(repository=self.repository, http_port=http, grpc_port=grpc,
+                                                metrics_port=metrics, address="127.0.0.1",
+                                                state_dir=self.workdir / "state"))
 
     def __enter__(self) -> "Triton":
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.log = self.workdir / "serve.out"
-        http, grpc, metrics = self.ports
-        cmd = [sys.executable, "-m", "tritonctl", "serve", str(self.repository), "--http-port", str(http),
-               "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--address", "127.0.0.1",
-               "--state-dir", str(self.workdir / "state")]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.server.start()
         try:
-            _wait(lambda: http_status(f"http://127.0.0.1:{http}/v2/health/ready") == 200, START_TIMEOUT_S, self.proc,
-                  "tritonctl serve", self.log)
+            failed = failed_models(self.server.wait_ready(START_TIMEOUT_S))
+            if failed:
+                raise ServeError("; ".join(f"model '{m.name}' version {m.version} failed to load: {m.short_reason}"
+                                           for m in failed))
         except BaseException:
-            self.__exit__()
+            self.server.stop(timeout=15)
             raise
         return self
 
     def __exit__(self, *exc) -> None:
-        _stop(self.proc, timeout=60)
+        self.server.stop(timeout=60)
 
     @property
     def http_url(self) -> str:

@@ -3,8 +3,8 @@
 Triton reports a model version's state as one of ``ModelState``; every caller reads the typed
 ``ModelStatus`` (never a state string) and waits with ``wait_for_model_ready``, which raises a
 typed error: ``ModelLoadFailed`` when Triton gave up on the model (with its reason),
-``ModelReadyTimeout`` when the time ran out first. Connection errors count as "not ready yet"
-(as pytriton's ``wait_for_server_ready``). Requests go through ``tritonctl.client``, so the
+``ModelReadyTimeout`` (a ``tritonctl.process.NotReady``, the one timeout error) when the time
+ran out first. Connection errors count as "not ready yet" (as pytriton's ``wait_for_server_ready``). Requests go through ``tritonctl.client``, so the
 same code reads a local server and a cluster, over HTTP or gRPC.
 """
 
@@ -16,6 +16,7 @@ from enum import Enum
 
 from tritonctl import client as tc
 from tritonctl.errors import ServeError
+from tritonctl.process import NotReady
 
 
 class ModelState(str, Enum):
@@ -79,7 +80,7 @@ class ModelLoadFailed(ModelNotReady):
     """Triton tried to load the model and gave up; the message carries Triton's reason."""
 
 
-class ModelReadyTimeout(ModelNotReady):
+class ModelReadyTimeout(ModelNotReady, NotReady):
     """The model did not become ready within the timeout."""
 
 
@@ -116,6 +117,30 @@ def model_statuses(client) -> list[ModelStatus]:
 def repository_index(url: str, timeout: float = 10.0) -> list[ModelStatus]:
     with tc.closing(_probe(url, timeout)) as c:
         return model_statuses(c)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A server's repository index once no model is loading (true even when the index is empty)."""
+
+    index: list[ModelStatus]
+
+
+def settled_index(client) -> Settled | None:
+    """The index once the server is live and every model has loaded or failed (a failed model
+    keeps ``/v2/health/ready`` at 503 under --strict-readiness: its failure settles it too); None
+    before, and while the server does not answer. One client, reused across polls."""
+    try:
+        if not client.is_server_live():
+            return None
+        index = model_statuses(client)
+        if any(m.state is ModelState.LOADING for m in index):
+            return None
+        if failed_models(index) or client.is_server_ready():
+            return Settled(index)
+    except Exception:  # noqa: BLE001 - refused, reset, an API not up yet (tritonclient's own types)
+        return None
+    return None
 
 
 def failed_models(index: list[ModelStatus]) -> list[ModelStatus]:

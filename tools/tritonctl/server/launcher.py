@@ -3,23 +3,24 @@
 ``ServerOptions`` validates the command line of ``tritonctl serve``; ``LocalServer`` starts the
 binary of the nvidia-pytriton wheel (``distribution``) on a backend directory it assembles,
 records it in the state directory's pid file (so ``tritonctl stop`` finds it), waits until
-every model has loaded or failed (``health``) and stops the whole process group (``process``).
+every model has loaded or failed (``health``, one client for the whole wait) and stops the whole
+process group (``tritonctl.process.ManagedProcess``).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tritonctl import client as tc
 from tritonctl import endpoints
 from tritonctl.endpoints import free_port, port_in_use  # noqa: F401 - the launcher's port helpers
 from tritonctl.errors import ServeError
 from tritonctl.server.distribution import TritonDist, find_distribution, prepare_backend_dir, server_env
-from tritonctl.server.health import ModelState, ModelStatus, failed_models, is_live, is_ready, repository_index
-from tritonctl.server.process import pid_alive, stop_process_group
+from tritonctl.process import ManagedProcess, log_tail, pid_alive, stop_process_group
+from tritonctl.server.health import ModelStatus, settled_index
 
 CONTROL_MODES = ("none", "poll", "explicit")
 
@@ -176,8 +177,15 @@ class LocalServer:
 
     def __init__(self, opts: ServerOptions):
         self.opts = opts
-        self.proc: subprocess.Popen | None = None
-        self.pid: int | None = None
+        self.process: ManagedProcess | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.process.proc if self.process else None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> "LocalServer":
@@ -199,21 +207,10 @@ class LocalServer:
         dist = find_distribution()
         opts.state_dir.mkdir(parents=True, exist_ok=True)
         backend_dir = prepare_backend_dir(opts.state_dir, dist)
-        cmd = server_command(opts, dist, backend_dir)
-        opts.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(opts.log_path, "wb")
-        log.write(("$ " + " ".join(cmd) + "\n").encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=server_env(dist),
-            start_new_session=True,  # own process group: Ctrl-C reaches tritonctl, which stops it cleanly
-        )
-        log.close()
-        self.pid = self.proc.pid
+        # its own process group: Ctrl-C reaches tritonctl, which stops it (and its stubs) cleanly;
+        # SIGTERM goes to tritonserver alone, which lets in-flight requests finish, then its stubs go
+        self.process = ManagedProcess(server_command(opts, dist, backend_dir), opts.log_path, name="tritonserver",
+                                      env=server_env(dist), header=True).start()
         self._write_pidfile()
         return self
 
@@ -232,11 +229,7 @@ class LocalServer:
         endpoints.pidfile_path(o.state_dir).write_text(json.dumps(record, indent=2) + "\n")
 
     def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.opts.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.opts.log_path, lines)
 
     def running(self) -> bool:
         if self.proc is not None:
@@ -244,34 +237,19 @@ class LocalServer:
         return self.pid is not None and pid_alive(self.pid)
 
     # -- wait --------------------------------------------------------------------------------
-    def wait_ready(self, timeout: float = 180.0) -> list[ModelStatus]:
-        """Wait until the server answers and no model is still loading; return the repository index.
+    def wait_ready(self, timeout: float = 180.0, cancelled=None) -> list[ModelStatus] | None:
+        """Wait until the server answers and no model is still loading; return the repository index
+        (None when ``cancelled()`` turned true first: a signal arrived).
 
-        Raises ServeError (with the log's tail) when the process dies or the timeout passes.
+        Raises ``NotReady`` (a ServeError, with the log's tail) when the process dies or the
+        timeout passes. One client polls for the whole wait.
         """
-        deadline = time.monotonic() + timeout
-        url = self.opts.http_url
-        while True:
-            if not self.running():
-                code = self.proc.returncode if self.proc else "?"
-                raise ServeError(
-                    f"tritonserver exited with status {code} before it was ready; its log "
-                    f"({self.opts.log_path}) ends with:\n{self.log_tail()}"
-                )
-            if is_live(url):
-                try:
-                    index = repository_index(url)
-                except Exception:  # noqa: BLE001 - the repository API is not up yet
-                    index = None
-                if index is not None and not any(m.state is ModelState.LOADING for m in index):
-                    if failed_models(index) or is_ready(url):
-                        return index
-            if time.monotonic() > deadline:
-                raise ServeError(
-                    f"tritonserver did not become ready within {timeout:.0f}s (raise --timeout); its log "
-                    f"({self.opts.log_path}) ends with:\n{self.log_tail()}"
-                )
-            time.sleep(0.25)
+        # connection_timeout: a server that accepts but does not answer yet is polled again soon
+        with tc.closing(tc.make_client(f"http://{self.opts.http_url}", connection_timeout=2.0,
+                                       network_timeout=10.0)) as client:
+            settled = self.process.wait_ready(lambda: settled_index(client), timeout, interval=0.25,
+                                              hint="raise --timeout", cancelled=cancelled)
+        return None if settled is None else settled.index
 
     # -- stop --------------------------------------------------------------------------------
     def stop(self, timeout: float | None = None) -> int | None:
@@ -279,7 +257,7 @@ class LocalServer:
         if self.pid is None:
             return None
         timeout = self.opts.exit_timeout_secs + 15 if timeout is None else timeout
-        code = stop_process_group(self.pid, timeout, proc=self.proc)
+        code = self.process.stop(timeout)
         record = read_pidfile(self.opts.state_dir)
         if record is None or record.get("pid") == self.pid:
             endpoints.pidfile_path(self.opts.state_dir).unlink(missing_ok=True)
