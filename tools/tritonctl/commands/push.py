@@ -24,6 +24,12 @@ def add_arguments(p) -> None:
         help="delete versions an earlier push retired (their successor has been live since) and models no longer "
         "in the repository; versions retired by this push stay until a later push --prune",
     )
+    p.add_argument(
+        "--adopt", action="store_true",
+        help="DEST already holds a model repository uploaded by hand (aws s3 sync, gsutil rsync, azcopy) and no "
+        "tritonctl-push.json: hash what is there into that manifest, then upload only what differs (a version that "
+        "differs from the local one is refused, as in any push). Without it such a DEST is refused",
+    )
     p.add_argument("--no-check", action="store_true", help="skip `tritonctl check` of the repository before pushing")
 
 
@@ -47,7 +53,8 @@ def run(args) -> int:
             )
     quiet = args.quiet or logging.getLogger().level > logging.INFO
     progress = (lambda msg: None) if quiet else (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
-    result = push_mod.push(args.repository, loc, prune=args.prune, dry_run=args.dry_run, progress=progress)
+    result = push_mod.push(args.repository, loc, prune=args.prune, dry_run=args.dry_run, progress=progress,
+                           adopt=args.adopt)
     if args.dry_run:
         print(result.plan.to_text())
         print("dry run: nothing was changed")

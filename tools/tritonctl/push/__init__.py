@@ -4,7 +4,10 @@ DEST is a directory (NFS, a PVC) or a prefix in S3, GCS or Azure (tritonctl.push
 The order of writes is what makes a push safe for a Triton that polls DEST while it runs:
 
 1. DEST is marked as ours (the manifest) before anything else is written; a non-empty DEST
-   without a manifest is someone else's layout and is refused.
+   without a manifest is someone else's layout and is refused, unless ``adopt`` says it is a
+   repository the user uploaded by hand (``aws s3 sync``): then every object under a model
+   directory is hashed into the manifest first, as if a push had written it, and the push goes on
+   incrementally from there.
 2. A model that gets a new version, and whose live config would pick that version up as soon as
    its first file appears (``latest`` / ``all``), first gets a *pinned* config: the same config
    with ``version_policy { specific { versions: [what it serves now] } }``. Triton reloads the
@@ -96,6 +99,7 @@ class PushPlan:
     unchanged_files: int = 0
     unchanged_bytes: int = 0
     foreign: list[str] = field(default_factory=list)  # objects at DEST that are not ours (left alone)
+    adopted: int = 0  # objects at DEST without a manifest, hashed into it (--adopt)
 
     @property
     def uploads(self) -> list[mf.LocalFile]:
@@ -107,11 +111,14 @@ class PushPlan:
 
     @property
     def up_to_date(self) -> bool:
-        return not self.uploads and not self.deletes and not any(m.retire or m.pin for m in self.models)
+        return not (self.uploads or self.deletes or self.adopted or any(m.retire or m.pin for m in self.models))
 
     def to_text(self) -> str:
         loc = self.location
         lines = [f"push {self.source} -> {loc}", f"  {loc.describe()}"]
+        if self.adopted:
+            lines.append(f"  adopt {self.adopted} object(s) already at DEST: hashed and recorded in {mf.MANIFEST}, "
+                         "not uploaded again")
         width = max((len(m.name) for m in self.models), default=5)
         for m in self.models:
             lines.append(f"  {m.name:<{width}}  {m.describe()}")
@@ -141,8 +148,9 @@ class PushResult:
                 f"{loc} is up to date: nothing uploaded ({p.unchanged_files} file(s), {_mb(p.unchanged_bytes)} "
                 f"unchanged against its manifest, {self.seconds:.1f}s)\nTriton reads it as --model-repository={loc.triton_url}"
             )
+        adopted = f"{p.adopted} object(s) already there adopted, " if p.adopted else ""
         return (
-            f"pushed {p.source} -> {loc}: {self.uploaded_files} file(s) ({_mb(self.uploaded_bytes)}) uploaded, "
+            f"pushed {p.source} -> {loc}: {adopted}{self.uploaded_files} file(s) ({_mb(self.uploaded_bytes)}) uploaded, "
             f"{self.deleted} object(s) deleted, {p.unchanged_files} unchanged, in {self.seconds:.1f}s\n"
             f"Triton reads it as --model-repository={loc.triton_url}"
         )
@@ -155,24 +163,32 @@ def _mb(n: int) -> str:
 # ------------------------------------------------------------------------------------------------
 # planning
 # ------------------------------------------------------------------------------------------------
-def plan(repository: str | Path, dest: Location, store: Store | None = None, prune: bool = False) -> PushPlan:
-    """What a push would do; reads DEST, writes nothing."""
+def plan(repository: str | Path, dest: Location, store: Store | None = None, prune: bool = False,
+         adopt: bool = False) -> PushPlan:
+    """What a push would do; reads DEST, writes nothing. ``adopt``: DEST holds a repository without a
+    manifest (uploaded by hand); hash its objects into the manifest instead of refusing it."""
     store = store or Store(dest)
     local = mf.scan(Path(repository))
     store.check_bucket()
     remote = store.list()
     has_manifest = mf.MANIFEST in remote
+    adopted = 0
     if has_manifest:
         manifest = mf.parse(store.read(mf.MANIFEST), str(dest))
     else:
         others = sorted(r for r in remote if not r.startswith("."))
-        if others:
+        manifest = mf.empty(str(repository))
+        if others and not adopt:
             raise StorageError(
                 f"{dest} already holds {len(others)} object(s) (e.g. {others[0]}) but no {mf.MANIFEST}: it was not "
-                "written by tritonctl push, and pushing would mix two repositories. Push to an empty prefix "
-                "(e.g. a new path), or move those objects away; nothing was changed"
+                "written by tritonctl push, and pushing would mix two repositories. If it is a model repository "
+                "you uploaded yourself (aws s3 sync, gsutil rsync, azcopy), `tritonctl push --adopt` hashes what is "
+                f"there into {mf.MANIFEST} and uploads only what differs (a version that differs from the local "
+                "one is refused); otherwise push to an empty prefix or move those objects away; nothing was changed"
             )
-        manifest = mf.empty(str(repository))
+        if others:
+            manifest["files"] = _adopt(store, remote)
+            adopted = len(manifest["files"])
     # What is really at DEST: a manifest entry whose object is gone or has another size is not trusted.
     known = {rel: e for rel, e in manifest["files"].items() if remote.get(rel) == e.get("size")}
     manifest["files"] = files = dict(known)
@@ -223,7 +239,20 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
     foreign = sorted(r for r in remote if r != mf.MANIFEST and r.split("/", 1)[0] not in ours)
     # step models before the ensembles that call them; removed models last
     plans.sort(key=lambda m: (m.status == "removed", m.is_ensemble, m.name))
-    return PushPlan(Path(repository), dest, plans, manifest, has_manifest, unchanged_files, unchanged_bytes, foreign)
+    return PushPlan(Path(repository), dest, plans, manifest, has_manifest, unchanged_files, unchanged_bytes, foreign,
+                    adopted)
+
+
+def _adopt(store: Store, remote: dict[str, int]) -> dict[str, dict]:
+    """Manifest entries for the objects of a repository uploaded by hand: every object inside a model
+    directory (hidden paths, a staging leftover or an editor file, and files at DEST's root are not
+    a model's: they stay foreign), hashed from its content, since an ETag is not a sha256."""
+    def is_model_object(rel: str) -> bool:
+        parts = rel.split("/")
+        return len(parts) > 1 and not any(p.startswith(".") or p == "__pycache__" for p in parts)
+
+    return {rel: {"sha256": store.sha256(rel), "size": size} for rel, size in sorted(remote.items())
+            if is_model_object(rel)}
 
 
 def _upload_order(f: mf.LocalFile):
@@ -300,11 +329,12 @@ def push(
     prune: bool = False,
     dry_run: bool = False,
     progress=None,
+    adopt: bool = False,
 ) -> PushResult:
     start = time.monotonic()
     loc = dest if isinstance(dest, Location) else parse(str(dest), endpoint_url=endpoint_url, profile=profile)
     store = Store(loc)
-    p = plan(repository, loc, store, prune=prune)
+    p = plan(repository, loc, store, prune=prune, adopt=adopt)
     result = PushResult(p)
     if dry_run or p.up_to_date:
         result.seconds = time.monotonic() - start

@@ -102,6 +102,16 @@ class Store:
         with self.errors(f"reading {self.loc}/{rel}"):
             return self.fs.cat_file(self.loc.join(rel))
 
+    def sha256(self, rel: str) -> str:
+        """sha256 of an object's content, streamed (model files are large)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        with self.errors(f"reading {self.loc}/{rel}"), self.fs.open(self.loc.join(rel), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
     # -- writing -------------------------------------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> None:
         if self.loc.is_local:
