@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,8 +159,11 @@ def test_import_verify_from_the_command_line(tmp_path, served):
         (tmp_path / f"b{seed}.bin").write_bytes(ts_archives.float_body(seed))
     proc = subprocess.run(
         [sys.executable, "-m", "tritonctl", "import", str(served["archives"]["linear_ts"]), "--spec",
-         str(project / "models.yaml"), "--verify", "--peers-venv", str(ts_archives.PEERS_VENV), *bodies],
-        capture_output=True, text=True, cwd=ROOT, timeout=900)
+         str(project / "models.yaml"), "--verify", *bodies],
+        # from the user's own project, with no --peers-venv: the checkout's .venv-peers is found from the
+        # package's location (it was looked for under the current directory only)
+        capture_output=True, text=True, cwd=project, timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "TRITONCTL_TORCHSERVE"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verify: 2/2 answers agree" in proc.stdout
     assert (project / "model_repository" / "linear_ts" / "config.pbtxt").exists()

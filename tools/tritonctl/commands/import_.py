@@ -17,7 +17,10 @@ def add_arguments(p):
     p.add_argument("--force", action="store_true", help="replace models and files of an earlier import of the same name")
     p.add_argument("--verify", action="store_true",
                    help="build the import, serve the archive on TorchServe and the import on a local Triton, compare answers")
-    p.add_argument("--peers-venv", default=".venv-peers", help="venv with torchserve for --verify (make peers-install)")
+    p.add_argument("--torchserve", metavar="EXE", default=None,
+                   help="the torchserve executable --verify runs (default: $TRITONCTL_TORCHSERVE, else the checkout's "
+                   ".venv-peers, ./.venv-peers, the environment tritonctl runs in, then PATH)")
+    p.add_argument("--peers-venv", metavar="DIR", default=None, help="a venv holding torchserve for --verify (DIR/bin/torchserve)")
     p.add_argument("-r", "--repository", help="repository for --verify's build (default: the spec's repository)")
 
 
@@ -52,8 +55,8 @@ def run(args) -> int:
     if args.verify:
         from tritonctl.importer.verify import verify
 
-        report = verify(results, Path(args.spec), Path(args.peers_venv), repository=args.repository,
-                        progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+        report = verify(results, Path(args.spec), args.peers_venv, repository=args.repository,
+                        progress=lambda msg: console.print(f"[dim]{msg}[/dim]"), torchserve=args.torchserve)
         for line in report.lines():
             out.print(line)
         return 0 if report.ok else 1

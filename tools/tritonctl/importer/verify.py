@@ -19,18 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonctl.endpoints import free_ports
-from tritonctl.errors import ServeError, TritonctlError
+from tritonctl.errors import ServeError
+from tritonctl.importer.torchserve_env import locate as locate_torchserve
 from tritonctl.process import ManagedProcess
 from tritonctl.server.health import failed_models
 from tritonctl.server.launcher import LocalServer, ServerOptions
 
 ATOL, RTOL = 1e-4, 1e-3  # the parity gate's float32 defaults: exported vs eager
 START_TIMEOUT_S = 300
-
-
-class VerifyError(TritonctlError):
-    """TorchServe is not installed in the venv given (a server that does not come up raises
-    ``tritonctl.process.NotReady`` with its log's tail)."""
 
 
 def _get(url: str):
@@ -41,17 +37,18 @@ def _get(url: str):
 class TorchServe:
     """A real TorchServe (from the peers venv) serving the archives, one worker each."""
 
-    def __init__(self, venv: Path, archives: list[Path], workdir: Path, properties: dict[str, str] | None = None) -> None:
-        self.venv, self.archives, self.workdir = Path(venv), [Path(a) for a in archives], Path(workdir)
+    def __init__(self, venv: Path | None, archives: list[Path], workdir: Path, properties: dict[str, str] | None = None,
+                 exe: Path | None = None) -> None:
+        # venv None: found by importer.torchserve_env (any current directory), or exe as given
+        self.venv, self.exe = (Path(venv) if venv else None), exe
+        self.archives, self.workdir = [Path(a) for a in archives], Path(workdir)
         self.properties = properties or {}  # extra config.properties keys (a benchmark's tuning)
         self.process: ManagedProcess | None = None
         names = ("inference", "management", "metrics", "grpc_inference", "grpc_management")
         self.ports = dict(zip(names, free_ports(len(names))))
 
     def __enter__(self) -> "TorchServe":
-        exe = self.venv / "bin" / "torchserve"
-        if not exe.exists():
-            raise VerifyError(f"{exe} does not exist; make the peers venv with `make peers-install`")
+        exe = self.exe or locate_torchserve(venv=self.venv)
         store = self.workdir / "model_store"
         store.mkdir(parents=True, exist_ok=True)
         names = []
@@ -71,7 +68,7 @@ class TorchServe:
             *(f"{k}={v}" for k, v in self.properties.items()), "",
         ]))
         self.log = self.workdir / "torchserve.out"
-        env = dict(os.environ, PATH=f"{self.venv / 'bin'}:{os.environ['PATH']}", LOG_LOCATION=str(self.workdir / "logs"),
+        env = dict(os.environ, PATH=f"{exe.parent}:{os.environ['PATH']}", LOG_LOCATION=str(self.workdir / "logs"),
                    METRICS_LOCATION=str(self.workdir / "logs"))
         env.pop("PYTHONPATH", None)
         # TorchServe refuses to start while a pid file sits in the temp dir: one temp dir each, so
@@ -240,10 +237,13 @@ def _archive_model_name(path: Path) -> str:
         return json.loads(zf.read(MANIFEST))["model"]["modelName"]
 
 
-def verify(results, spec_path: Path, venv: Path, repository: str | None = None, progress=None) -> VerifyReport:
+def verify(results, spec_path: Path, venv: Path | None, repository: str | None = None, progress=None,
+           torchserve: Path | None = None) -> VerifyReport:
     """Build the spec, start both servers, compare every sample; the servers stop whatever happens."""
     from tritonctl import build, spec as spec_mod
 
+    # before the build: a missing TorchServe fails in a second, not after building the repository
+    exe = locate_torchserve(torchserve, venv=venv)
     progress = progress or (lambda msg: None)
     spec = spec_mod.load(spec_path)
     repo = Path(repository) if repository else spec.resolve(spec.repository)
@@ -251,7 +251,7 @@ def verify(results, spec_path: Path, venv: Path, repository: str | None = None, 
     build.build(spec, repo, progress=progress)
     with tempfile.TemporaryDirectory(prefix="tritonctl-verify-") as tmp:
         progress("starting TorchServe and Triton")
-        with TorchServe(venv, [r.archive for r in results], Path(tmp) / "torchserve") as ts, \
+        with TorchServe(venv, [r.archive for r in results], Path(tmp) / "torchserve", exe=exe) as ts, \
                 Triton(repo, Path(tmp) / "triton") as triton:
             progress("sending the samples to both")
             return compare(results, ts, triton)
