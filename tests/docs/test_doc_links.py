@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "loadtest" / "README.md",
+        ROOT / "helm" / "triton" / "README.md", ROOT / "examples" / "clients" / "README.md",
+        *sorted((ROOT / "benchmarks").glob("*.md"))]
 
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[`*]", "", heading.strip().lower())  # underscores stay, as on GitHub
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
