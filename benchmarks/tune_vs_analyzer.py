@@ -57,7 +57,7 @@ def snapshot(repo: Path, served: str, dest: Path, min_batch: int) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     out = copy_served(repo / served, dest / served)
-    cfg = repository.read_config(out / repository.CONFIG)
+    cfg = config.read_config(out / repository.CONFIG)
     for w in cfg.model_warmup:
         w.batch_size = min(w.batch_size, min_batch)
     (out / repository.CONFIG).write_text(config.to_text(cfg))
@@ -96,9 +96,9 @@ def run_analyzer(args, server, repo: Path, work: Path, space: dict) -> tuple[dic
     pick = analyzer_winner(csvs[0].read_text(), args.p99_budget_ms)
     if pick is None:
         return None, wall, f"no measurement met p99 <= {args.p99_budget_ms} ms ({csvs[0]})"
-    from tritonctl import repository
+    from tritonctl import config, repository
 
-    pick["model_config"] = repository.read_config(paths["output_repository"] / pick["config"] / repository.CONFIG)
+    pick["model_config"] = config.read_config(paths["output_repository"] / pick["config"] / repository.CONFIG)
     return pick, wall, "ok"
 
 

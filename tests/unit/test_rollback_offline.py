@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tritonctl import config as C
-from tritonctl.repository import read_config
+from tritonctl.config import read_config
 from tritonctl.client import config_message
 
 ROOT = Path(__file__).resolve().parents[2]

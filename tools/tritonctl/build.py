@@ -111,7 +111,7 @@ def variant_fingerprint(base: str, m: ModelSpec, v: PrecisionVariant, spec: Spec
 
 
 def plan(spec: Spec, repo: Path) -> list[PlanItem]:
-    from tritonctl.precision import variant_config
+    from tritonctl.config import variant_config
 
     items = []
     for m, fmt in config.published_models(spec):

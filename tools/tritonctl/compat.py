@@ -24,8 +24,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonctl.check.finding import Finding, error, warning
 from tritonctl.errors import CheckError
+from tritonctl.finding import Finding, error, warning
+from tritonctl.repository import BUILD_RECORD, CONFIG, read_record
 
 DATA = Path(__file__).parent / "data" / "triton_releases.yaml"
 
@@ -194,8 +195,6 @@ def torchscript_record(path: Path) -> dict:
 
 def producer_torch_of(path: Path) -> tuple[str | None, str]:
     """The torch that saved the file, and where that came from; (None, reason) when unknown."""
-    from tritonctl.repository import BUILD_RECORD, read_record
-
     torch_version = (read_record(path.parent) or {}).get("torch")
     if torch_version:
         return str(torch_version), str(path.parent / BUILD_RECORD)
@@ -240,8 +239,6 @@ def torchscript_problems(path: Path, info: ReleaseInfo, producer_torch: str | No
 
 def problems_for(path: str | Path, release: str, producer_torch: str | None = None) -> list[Finding]:
     """Compatibility findings for a repository, one model directory, or one model file."""
-    from tritonctl.repository import CONFIG
-
     info = release_info(release)
     path = Path(path)
     if not path.exists():

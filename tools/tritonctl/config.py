@@ -7,14 +7,17 @@ except the explicit ``max_batch_size: 0`` that proto3 would otherwise omit.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl import exporters, naming, repository
 from tritonctl.errors import RepositoryError
+from tritonctl.exporters.onnx2trt import plan_filename
 from tritonctl.wire.dtypes import SPEC_TO_TRITON
 from tritonctl.wire.inputs import VALUES_PARAMETER, values_parameter
-from tritonctl.spec import DynamicBatching, ModelSpec, Spec, TensorSpec, Warmup
+from tritonctl.spec import DynamicBatching, ModelSpec, PrecisionVariant, Spec, TensorSpec, Warmup
 
 # Platform strings and default file names exactly as Triton defines them, declared by each
 # format's exporter unit (tritonctl.exporters).
@@ -149,8 +152,6 @@ def model_config(m: ModelSpec, fmt: str | None) -> mc.ModelConfig:
     if ranges:
         cfg.parameters[VALUES_PARAMETER].string_value = values_parameter(ranges)
     if fmt == "tensorrt":
-        from tritonctl.exporters.onnx2trt import plan_filename
-
         for cc in m.tensorrt.compute_capabilities:
             cfg.cc_model_filenames[cc] = plan_filename(cc)
     if fmt == "onnx" and m.ort_tensorrt is not None:
@@ -163,10 +164,28 @@ def published_models(spec: Spec) -> list[tuple[ModelSpec, str | None]]:
     return [(m, f) for m in spec.models for f in (m.formats or [None])]
 
 
+#: what a precision variant's config.pbtxt description says it is (docs/precision.md)
+VARIANT_DESCRIPTIONS = {
+    "int8_static": "INT8 static (QDQ, calibrated)",
+    "int8_dynamic": "INT8 dynamic (weights int8, activations quantized at run time)",
+    "fp16": "FP16 (inputs and outputs stay float32)",
+}
+
+
+def variant_config(m: ModelSpec, v: PrecisionVariant) -> mc.ModelConfig:
+    """A precision variant's ModelConfig: the FP32 ONNX model's, renamed. Every conversion keeps the
+    graph's input and output names and dtypes (FP16 keeps float32 I/O), so clients call both the
+    same way."""
+    cfg = model_config(m, "onnx")
+    cfg.name = m.variant_name(v)
+    base = m.served_name("onnx")
+    cfg.parameters["description"].string_value = f"{VARIANT_DESCRIPTIONS[v.type]} variant of {base}" + (
+        f": {m.description}" if m.description else "")
+    return cfg
+
+
 def build_configs(spec: Spec) -> dict[str, mc.ModelConfig]:
     """All configs models.yaml generates, keyed by published model name."""
-    from tritonctl.precision import variant_config
-
     cfgs = [model_config(m, f) for m, f in published_models(spec)]
     cfgs += [variant_config(m, v) for m in spec.models for v in m.variants]  # <name>_int8...: docs/precision.md
     return {cfg.name: cfg for cfg in cfgs}
@@ -198,3 +217,8 @@ def parse(text: str, path: str = "config.pbtxt") -> mc.ModelConfig:
         return text_format.Parse(text, mc.ModelConfig())
     except text_format.ParseError as exc:
         raise ConfigParseError(path, exc) from None
+
+
+def read_config(path: Path) -> mc.ModelConfig:
+    """A config.pbtxt file as a ``ModelConfig``; ``ConfigParseError`` names the file and the line."""
+    return parse(Path(path).read_text(), str(path))

@@ -180,7 +180,8 @@ def collect(client, url: str, repository: Path | None = None) -> ServerReport:
             cfg = tc.get_config(client, name)
             policy, platform = policy_text(cfg), cfg.get("platform") or cfg.get("backend", "")
         elif name in held:  # not served: what the repository's config would do
-            from tritonctl.repository import CONFIG, read_config
+            from tritonctl.config import read_config
+            from tritonctl.repository import CONFIG
 
             try:
                 cfg = read_config(Path(repository) / name / CONFIG)
@@ -308,7 +309,8 @@ def pin(client, model: str, to: str | None = None, repository: Path | None = Non
     the directory is pinned.
     """
     from tritonctl import config as C
-    from tritonctl.repository import CONFIG, read_config, versions, write_atomic
+    from tritonctl.config import read_config
+    from tritonctl.repository import CONFIG, versions, write_atomic
 
     if client is None:
         if repository is None:

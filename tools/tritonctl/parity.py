@@ -8,16 +8,15 @@ the report keeps the largest absolute and relative difference over all cases.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from tritonctl.errors import ExportError, ShapeError, ToleranceError
+# Runner: what every exporter unit returns; torch_runner: the eager reference (build makes it here)
+from tritonctl.exporters.runners import Runner, torch_runner  # noqa: F401
 from tritonctl.spec import ModelSpec, TensorSpec
 from tritonctl.wire.inputs import DEFAULT_INT_VALUES, random_array
-
-# What every exporter unit returns (tritonctl.exporters): numpy inputs in, numpy outputs out.
-Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
 @dataclass
@@ -256,16 +255,3 @@ def _hint(fmt: str) -> str:
     if fmt == "torchscript":
         return "torchscript: {method: script} (tracing records one control-flow path and fixed shapes)"
     return "another onnx exporter or opset, dynamic dims (shape -1 with a range), or a tolerance override if this is numerical noise"
-
-
-def torch_runner(module) -> Runner:
-    """Eager PyTorch, the reference every export is compared with (and TorchScript's own runner)."""
-    import torch
-
-    def call(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        with torch.no_grad():
-            out = module(*[torch.from_numpy(a) for a in inputs])
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        return [o.detach().cpu().numpy() for o in outs]
-
-    return call

@@ -60,13 +60,6 @@ def read_record(version_dir: Path) -> dict | None:
         return None
 
 
-def read_config(path: Path):
-    """A config.pbtxt as a ``model_config_pb2.ModelConfig``; ``config.ConfigParseError`` names file and line."""
-    from tritonctl import config
-
-    return config.parse(Path(path).read_text(), str(path))
-
-
 def latest_record(model_dir: Path) -> tuple[int | None, dict | None]:
     vs = versions(model_dir)
     if not vs:

@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritonctl.check.finding import ERROR, WARNING, Finding
+from tritonctl import compat
+from tritonctl.finding import ERROR, WARNING, Finding
 
 __all__ = ["Finding", "Report", "check_repository", "ERROR", "WARNING"]
 
@@ -58,8 +59,6 @@ def check_repository(repo: str | Path, spec: str | Path | None = None, release: 
 
     info = None
     if release is not None:
-        from tritonctl import compat
-
         info = compat.release_info(release)  # unknown release: fail before any work
     r = model_dirs.load(Path(repo))
     findings = list(r.findings)
@@ -73,8 +72,6 @@ def check_repository(repo: str | Path, spec: str | Path | None = None, release: 
 
         findings += drift.check(r, Path(spec))
     if info is not None:
-        from tritonctl import compat
-
         findings += compat.problems_for(r.path, info.release)
     findings.sort(key=lambda f: (f.severity != ERROR, f.file, f.rule))
     return Report(str(repo), findings, sorted(r.models), info.release if info else None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tritonctl.check.finding import Finding, error, warning
+from tritonctl.finding import Finding, error, warning
 from tritonctl.check.model_dirs import BACKEND_PLATFORM, PLATFORM_BACKEND, ModelDir, Repository
 
 _NEEDS_IO = {"pytorch", "ensemble"}  # backends that cannot auto-complete inputs/outputs from the model

@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from tritonctl.check.finding import Finding, error, warning
+from tritonctl.finding import Finding, error, warning
 from tritonctl.check.model_dirs import CONFIG, Repository, parse_config
 
 

@@ -3,7 +3,7 @@ consumed, dtypes agreeing along each edge, no cycles, batching compatible with t
 
 from __future__ import annotations
 
-from tritonctl.check.finding import Finding, error, warning
+from tritonctl.finding import Finding, error, warning
 from tritonctl.check.model_dirs import ModelDir, Repository
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tritonctl.check.finding import Finding, error, warning
+from tritonctl.finding import Finding, error, warning
 from tritonctl.check.model_dirs import FILE_BACKEND, ModelDir, Repository
 
 def check(repo: Repository) -> list[Finding]:

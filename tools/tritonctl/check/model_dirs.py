@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tritonctl.check.finding import Finding, error
+from tritonctl.finding import Finding, error
 from tritonctl.repository import BACKEND_PLATFORM, CONFIG, DEFAULT_MODEL_FILENAME, PLATFORM_BACKEND, versions  # noqa: F401
 
 # Triton's layout names come from the repository writer: what `tritonctl build` writes is what

@@ -4,22 +4,15 @@ Read with onnx.load (no external data), so it is cheap and needs no onnxruntime 
 
 from __future__ import annotations
 
-from tritonctl.check.finding import Finding, error
+from tritonctl.finding import Finding, error
 from tritonctl.check.model_dirs import ModelDir, Repository, model_files
+from tritonctl.exporters.torch2onnx import onnx_dims
 from tritonctl.wire.dtypes import ONNX_TO_TRITON
 
 
 
 def check(repo: Repository) -> list[Finding]:
     return [f for m, path in model_files(repo, "onnxruntime") for f in check_model(m, path)]
-
-
-def _dims(value_info) -> list[int | str | None]:
-    """Model dims: an int when fixed, the symbol (str) or None when dynamic."""
-    t = value_info.type.tensor_type
-    if not t.HasField("shape"):
-        return None
-    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
 
 
 def check_model(m: ModelDir, path) -> list[Finding]:
@@ -54,7 +47,7 @@ def check_model(m: ModelDir, path) -> list[Finding]:
             if want and have != want:
                 err(f"{kind} '{t.name}' is {have} in the config but {elem} ({want}) in the model",
                     f"set data_type: {want} for '{t.name}'", "onnx.dtype")
-            _shape(m, kind, t, _dims(vi), batching, err)
+            _shape(m, kind, t, onnx_dims(vi), batching, err)
     missing = sorted(set(graph_in) - {t.name for t in cfg.input})
     if missing and len(cfg.input):
         err(f"the model needs inputs {missing} that the config does not declare; Triton refuses the model",

@@ -13,14 +13,13 @@ import ast
 import sys
 from pathlib import Path
 
-from tritonctl.check.finding import Finding, warning
+from tritonctl import compat
+from tritonctl.finding import Finding, warning
 from tritonctl.check.model_dirs import Repository
 from tritonctl.repository import read_record
 
 
 def check(repo: Repository, release: str | None = None) -> list[Finding]:
-    from tritonctl import compat
-
     image = compat.image_python_modules()
     python = compat.release_info(release).python if release else None
     out: list[Finding] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tritonctl import naming
-from tritonctl.check.finding import Finding, error
+from tritonctl.finding import Finding, error
 from tritonctl.check.model_dirs import ModelDir, Repository, model_files
 
 

@@ -60,29 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def format_summary(opts, index: list[dict], pid: int) -> str:
-    lines = [
-        f"Triton is serving {opts.repository} (pid {pid}, model control mode {opts.model_control_mode})",
-        f"  HTTP     http://{opts.http_url}",
-        f"  gRPC     {opts.grpc_url}",
-        f"  metrics  {opts.metrics_url}",
-        f"  log      {opts.log_path}",
-    ]
-    if index:
-        width = max(len(m.name) for m in index)
-        lines.append("models:")
-        for m in sorted(index, key=lambda m: (m.name, int(m.version or 0))):
-            reason = f"  {m.reason.splitlines()[0]}" if m.reason and not m.ready else ""
-            lines.append(f"  {m.name:<{width}}  v{m.version or '-':<3} {m.state.value}{reason}")
-    else:
-        lines.append("models: none loaded" + (" (load them with `tritonctl load NAME`)" if opts.model_control_mode == "explicit" else ""))
-    return "\n".join(lines)
-
-
 def run(args) -> int:
     from tritonctl.errors import ServeError
     from tritonctl.server.health import failed_models
-    from tritonctl.server.launcher import LocalServer, ServerOptions
+    from tritonctl.server.launcher import LocalServer, ServerOptions, format_summary
     from tritonctl.server.stubs import StubWatch
     from tritonctl.server.stubs import describe as describe_dead_stubs
 

@@ -8,13 +8,14 @@ A unit is a module in this package that defines
     def export(job: ExportJob) -> Runner: ...
 
 `export` writes the artifact for `job` and returns the runner the parity gate compares with
-eager PyTorch (parity.Runner: a list of numpy inputs -> a list of numpy outputs). Adding a
+eager PyTorch (runners.Runner: a list of numpy inputs -> a list of numpy outputs). Adding a
 format (torch.export / AOTInductor, say) means adding one such file: the registry below finds
 it, models.yaml accepts its name, config.pbtxt gets its platform and build runs it.
 
-Units import torch, onnx, tensorrt and the rest of tritonctl (spec, parity) inside their
-functions: spec.py imports this registry for the format names, so a top-level import of spec
-here would be circular, and `--help` stays instant.
+spec.py imports this registry for the format names, so the registry and its units sit below spec
+and parity: they import neither (their annotations name spec's types under TYPE_CHECKING, which
+never runs), and ``runners.py`` gives them the runner type and the eager runner. torch, onnx and
+tensorrt are imported inside the functions that use them, so `--help` stays instant.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ class ExportJob:
     @property
     def version_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def onnx_source(self) -> Path | None:
+        """The .onnx file models.yaml names as the source (``source: {onnx: PATH}``), resolved;
+        None when the source is a module. Read off the model so that units need not import spec
+        (spec imports this registry)."""
+        onnx = getattr(self.model.source, "onnx", None)
+        return self.spec.resolve(onnx) if onnx is not None else None
 
 
 def discover(package: str = __name__) -> dict[str, ModuleType]:

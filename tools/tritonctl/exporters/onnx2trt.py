@@ -18,7 +18,7 @@ from tritonctl.errors import ExportError
 
 if TYPE_CHECKING:
     from tritonctl.exporters import ExportJob
-    from tritonctl.parity import Runner
+    from tritonctl.exporters.runners import Runner
     from tritonctl.spec import ModelSpec
 
 FORMAT = "tensorrt"

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonctl.errors import ExportError
+from tritonctl.wire.dtypes import ONNX_TO_TRITON, SPEC_TO_TRITON
 
 if TYPE_CHECKING:
     from tritonctl.exporters import ExportJob
-    from tritonctl.parity import Runner
+    from tritonctl.exporters.runners import Runner
     from tritonctl.spec import ModelSpec
 
 FORMAT = "onnx"
@@ -22,13 +23,20 @@ PLATFORM = "onnxruntime_onnx"
 FILENAME = "model.onnx"
 
 
+def onnx_dims(value_info) -> list[int | str | None] | None:
+    """An ONNX graph input's or output's dims: an int when fixed, the symbol (str) or None when
+    dynamic; None when the graph declares no shape (read here and by check's onnx rules)."""
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+
+
 def export(job: ExportJob) -> Runner:
     """Export (or copy an ONNX source) into job.path; the runner is onnxruntime on that file."""
-    from tritonctl.spec import OnnxSource
-
     m = job.model
-    if isinstance(m.source, OnnxSource):
-        source = job.spec.resolve(m.source.onnx)
+    source = job.onnx_source
+    if source is not None:
         check_declared(source, m)  # before anything runs: a mismatch is no onnxruntime traceback
         copy(source, job.path, m)
     else:
@@ -107,9 +115,6 @@ def check_declared(path: Path, m: ModelSpec) -> None:
     and the graph's values; nothing has run yet."""
     import onnx
 
-    from tritonctl.check.onnx_rules import _dims
-    from tritonctl.wire.dtypes import ONNX_TO_TRITON, SPEC_TO_TRITON
-
     where = f"model '{m.name}': source.onnx {path}"
     if not path.is_file():
         raise ExportError(f"{where} does not exist; fix the path in models.yaml")
@@ -135,7 +140,7 @@ def check_declared(path: Path, m: ModelSpec) -> None:
             graph_dtype = spec_of.get(ONNX_TO_TRITON.get(elem, ""), elem.lower())
             if graph_dtype != t.dtype:
                 problems.append(f"{kind}.{t.name}.dtype is {t.dtype} but the graph's is {graph_dtype}")
-            dims = _dims(vi)
+            dims = onnx_dims(vi)
             if dims is None:
                 continue  # the graph states no shape
             dims = [d if isinstance(d, int) and d > 0 else -1 for d in dims]

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tritonctl.errors import ExportError
+from tritonctl.exporters.runners import torch_runner
 
 if TYPE_CHECKING:
     from tritonctl.exporters import ExportJob
-    from tritonctl.parity import Runner
+    from tritonctl.exporters.runners import Runner
 
 FORMAT = "torchscript"
 PLATFORM = "pytorch_libtorch"
@@ -20,8 +21,6 @@ FILENAME = "model.pt"
 def export(job: ExportJob) -> Runner:
     """Trace or script the module into job.path; the runner loads the saved file back, as Triton will."""
     import torch
-
-    from tritonctl.parity import torch_runner
 
     m = job.model
     _to_torchscript(job.module, job.example, job.path, m.torchscript.method, m.name)

@@ -265,10 +265,10 @@ def _upload_order(f: mf.LocalFile):
 
 
 def _is_ensemble(config_path: Path) -> bool:
-    from tritonctl import config, repository
+    from tritonctl import config
 
     try:
-        cfg = repository.read_config(config_path)
+        cfg = config.read_config(config_path)
     except config.ConfigParseError as exc:
         raise StorageError(f"{config_path}: not a valid config.pbtxt ({exc.reason}); run `tritonctl check` on the repository") from None
     return cfg.platform == "ensemble"

@@ -95,6 +95,26 @@ class ServerOptions:
         return endpoints.metrics_url(self.host, self.metrics_port)
 
 
+def format_summary(opts: ServerOptions, index: list[ModelStatus], pid: int) -> str:
+    """What `tritonctl serve` (and bench.with_server) print once the server is ready."""
+    lines = [
+        f"Triton is serving {opts.repository} (pid {pid}, model control mode {opts.model_control_mode})",
+        f"  HTTP     http://{opts.http_url}",
+        f"  gRPC     {opts.grpc_url}",
+        f"  metrics  {opts.metrics_url}",
+        f"  log      {opts.log_path}",
+    ]
+    if index:
+        width = max(len(m.name) for m in index)
+        lines.append("models:")
+        for m in sorted(index, key=lambda m: (m.name, int(m.version or 0))):
+            reason = f"  {m.reason.splitlines()[0]}" if m.reason and not m.ready else ""
+            lines.append(f"  {m.name:<{width}}  v{m.version or '-':<3} {m.state.value}{reason}")
+    else:
+        lines.append("models: none loaded" + (" (load them with `tritonctl load NAME`)" if opts.model_control_mode == "explicit" else ""))
+    return "\n".join(lines)
+
+
 def server_command(opts: ServerOptions, dist: TritonDist, backend_dir: Path) -> list[str]:
     cmd = [
         str(dist.binary),
