@@ -30,6 +30,7 @@ class Traffic:
     def __init__(self, served):
         self.served = served
         self.seen = {"v1": 0, "v2": 0, "other": 0}
+        self.last: dict[str, str] = {}  # protocol -> the version of its latest answer
         self.failures: list[str] = []
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -48,6 +49,7 @@ class Traffic:
                 key = next((k for k, w in WANT.items() if np.allclose(y, w, atol=1e-5)), "other")
                 with self.lock:
                     self.seen[key] += 1
+                    self.last[protocol] = key
 
     def total(self) -> int:
         return sum(self.seen.values())
@@ -60,9 +62,14 @@ class Traffic:
             assert time.monotonic() < deadline, f"no {n} answers of {key} within {timeout}s: {self.seen}"
             time.sleep(0.05)
 
-    def only(self, key: str, n: int = 30) -> None:
-        """The next ``n`` answers are all version ``key`` (after the few already in flight)."""
-        self.wait_for(key, 4)  # requests sent before the switch finished may still land on the old version
+    def only(self, key: str, n: int = 30, timeout: float = 60) -> None:
+        """The next ``n`` answers are all version ``key``, once each client's latest answer is ``key``
+        (a request in flight during the switch may still be answered by the old version)."""
+        deadline = time.monotonic() + timeout
+        while any(self.last.get(p) != key for p in ("grpc", "http")):
+            assert not self.failures, self.failures[:3]
+            assert time.monotonic() < deadline, f"not every client answered by {key} within {timeout}s: {self.last}"
+            time.sleep(0.05)
         before = dict(self.seen)
         self.wait_for(key, n)
         assert {k: self.seen[k] - before[k] for k in self.seen if k != key} == {k: 0 for k in self.seen if k != key}, self.seen
