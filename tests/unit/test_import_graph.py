@@ -46,7 +46,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+# data/ holds files the package reads (data/loadtest: the Locust files, run by Locust, not imported)
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py")) if "data" not in p.relative_to(PACKAGE).parts}
 
 
 def _owner(name: str) -> str | None:

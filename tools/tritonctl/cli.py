@@ -16,7 +16,7 @@ from tritonctl.errors import TritonctlError
 
 # Order is the order `tritonctl --help` lists them. Each module defines
 # ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-COMMANDS = ["build", "check", "push", "serve", "stop", "status", "infer", "load", "unload", "rollback", "bench", "tune", "import", "cluster"]
+COMMANDS = ["build", "check", "push", "serve", "stop", "status", "infer", "load", "unload", "rollback", "bench", "tune", "import", "cluster", "demo"]
 # Commands whose name is a Python keyword live in a module with a trailing underscore.
 MODULES = {"import": "import_"}
 

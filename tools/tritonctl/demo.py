@@ -1,6 +1,7 @@
 """`make demo`: the whole path on one machine, against a real local Triton.
 
-    python -m tritonctl.demo [--repository model_repository] [--load-seconds 10] [--no-load]
+    tritonctl demo [--repository model_repository] [--load-seconds 10] [--no-load]
+    (also: python -m tritonctl.demo ...)
 
 1. starts `tritonctl serve` on the repository (the default ports when free, else free ones);
 2. sends a real digit image (held-out scikit-learn digit, dark ink on white, PNG) through
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 import sys
@@ -84,11 +84,11 @@ def latency(client, model: str, config: dict, image: bytes, n: int = 20) -> tupl
 
 def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict | None:
     """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is absent."""
-    from tritonctl.bench.locust_run import run_headless
+    from tritonctl.bench.locust_run import LOADTEST_DIR, run_headless
 
     samples = reports / "demo_samples"
-    if not any(samples.glob("*.png")):
-        subprocess.run([sys.executable, str(ROOT / "loadtest" / "digit_samples.py"), str(samples), "-n", "20"],
+    if not any(samples.glob("*.png")):  # the package's copy of loadtest/: the demo runs outside a checkout too
+        subprocess.run([sys.executable, str((LOADTEST_DIR / "digit_samples.py").resolve()), str(samples), "-n", "20"],
                        capture_output=True, timeout=120, cwd=ROOT)
     models = "linear,digits,digits_pipeline"
     print(f"load: Locust, 4 users, {seconds}s, gRPC + HTTP, models {models}")
@@ -104,14 +104,8 @@ def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict 
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tritonctl.demo", description=__doc__.splitlines()[0])
-    p.add_argument("--repository", default="model_repository")
-    p.add_argument("--load-seconds", type=int, default=10)
-    p.add_argument("--no-load", action="store_true")
-    p.add_argument("--state-dir", default=".tritonctl/demo")
-    args = p.parse_args(argv)
-
+def run(args) -> int:
+    """The demo; ``args`` as ``tritonctl demo`` parses them (tritonctl.commands.demo)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -185,5 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop(timeout=30)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m tritonctl.demo ...` is `tritonctl demo ...`
+    from tritonctl.cli import main
+
+    sys.exit(main(["demo", *sys.argv[1:]]))

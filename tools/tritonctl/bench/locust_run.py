@@ -21,16 +21,18 @@ from tritonctl.errors import ClientError
 DIGITS_PIPELINE = "digits_pipeline"
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+# The Locust files ship inside the package (pyproject.toml's package-data): in a checkout
+# tritonctl/data/loadtest is a symlink to loadtest/, in an installed tritonctl a copy of it, so the
+# same path works from a checkout, an editable install and a `pip install`ed wheel.
+LOADTEST_DIR = Path(__file__).resolve().parents[1] / "data" / "loadtest"
 
 
 def locustfile_path() -> Path:
-    """``$TRITONCTL_LOCUSTFILE`` or ``loadtest/locustfile.py`` of this checkout."""
-    path = Path(os.environ.get("TRITONCTL_LOCUSTFILE") or repo_root() / "loadtest" / "locustfile.py")
+    """``$TRITONCTL_LOCUSTFILE`` or the package's ``loadtest/locustfile.py``."""
+    path = Path(os.environ.get("TRITONCTL_LOCUSTFILE") or (LOADTEST_DIR / "locustfile.py").resolve())
     if not path.exists():
         raise ClientError(
-            f"the Locust file {path} does not exist; run from a checkout of the project or set TRITONCTL_LOCUSTFILE"
+            f"the Locust file {path} does not exist; reinstall tritonctl, or set TRITONCTL_LOCUSTFILE to a locustfile.py"
         )
     return path
 
@@ -172,4 +174,4 @@ def run_headless(
     return summary
 
 
-__all__ = ["locust_command", "locustfile_path", "run_headless", "summarize", "user_classes_for"]
+__all__ = ["LOADTEST_DIR", "locust_command", "locustfile_path", "run_headless", "summarize", "user_classes_for"]
