@@ -154,9 +154,15 @@ def test_clients_that_are_not_pods_behind_the_policy_without_an_extra_rule_shoul
     assert named in message and "networkPolicy.extraIngress" in message
 
 
-def test_a_load_balancer_with_an_extra_rule_should_render(render):
+def test_a_load_balancer_with_an_extra_rule_should_render_the_rule_into_the_policy(render):
     extra = [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": "http"}, {"port": "grpc"}]}]
-    find(render({"service": {"type": "LoadBalancer"}, "networkPolicy": {"extraIngress": extra}}), "NetworkPolicy", "triton")
+    policy = find(render({"service": {"type": "LoadBalancer"}, "networkPolicy": {"extraIngress": extra}}),
+                  "NetworkPolicy", "triton")
+    assert extra[0] in policy["spec"]["ingress"], "the extra rule is not among the policy's ingress rules"
+    # and it does what it says: the load balancer's source range reaches the serving ports, no further
+    assert policy_admits(policy, SERVER_PORTS, "http", {"ip": "10.1.2.3"})
+    assert policy_admits(policy, SERVER_PORTS, "grpc", {"ip": "10.1.2.3"})
+    assert not policy_admits(policy, SERVER_PORTS, "http", {"ip": "192.168.1.1"})
 
 
 def test_the_helm_test_pod_should_reach_the_server_when_the_release_namespace_is_not_allowed(render):

@@ -27,16 +27,16 @@ def test_every_value_should_be_documented_by_an_at_param_comment():
 
 
 def test_every_at_param_comment_should_name_an_existing_value_once():
+    assert len(DOCUMENTED) > 20, "the @param comments were not found: is values.yaml read?"
     for key in DOCUMENTED:
-        generated_files.lookup(VALUES, key)
+        generated_files.lookup(VALUES, key)  # raises KeyError on a key values.yaml does not hold
     assert len(DOCUMENTED) == len(set(DOCUMENTED))
 
 
 def test_values_yaml_should_use_one_comment_style_only():
-    for line in VALUES_TEXT.splitlines()[4:]:
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            assert stripped.startswith(("## @param ", "## @section ")), line
+    comments = [line.strip() for line in VALUES_TEXT.splitlines()[4:] if line.strip().startswith("#")]
+    assert len(comments) > 20, "no comments found below the header: is values.yaml read?"
+    assert [c for c in comments if not c.startswith(("## @param ", "## @section "))] == []
 
 
 def test_the_readme_parameter_table_should_match_values_yaml():
@@ -54,9 +54,9 @@ def walk(schema, path="#"):
 
 def test_the_schema_should_be_draft_07_and_refuse_unknown_keys_everywhere():
     assert SCHEMA["$schema"] == "http://json-schema.org/draft-07/schema#"
-    for path, node in walk(SCHEMA):
-        if node.get("properties"):
-            assert node.get("additionalProperties") is False, path
+    objects = [(path, node) for path, node in walk(SCHEMA) if node.get("properties")]
+    assert len(objects) > 5, "walk() found almost no object in the schema"
+    assert [path for path, node in objects if node.get("additionalProperties") is not False] == []
 
 
 def test_the_schema_should_describe_every_value_and_nothing_else():
@@ -90,8 +90,9 @@ def test_the_plain_manifests_in_k8s_should_match_the_chart():
 
 
 def test_the_plain_manifests_should_not_contain_helm_hooks():
-    for path in (helm_engine.ROOT / "k8s" / "triton").glob("*.yaml"):
-        assert "helm.sh/hook" not in path.read_text(), path
+    manifests = sorted((helm_engine.ROOT / "k8s" / "triton").glob("*.yaml"))
+    assert manifests, "k8s/triton/ holds no manifest: run `make k8s`"
+    assert [p.name for p in manifests if "helm.sh/hook" in p.read_text()] == []
 
 
 @pytest.mark.parametrize("doc", ["helm/triton/README.md", "k8s/README.md"])

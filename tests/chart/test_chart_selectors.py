@@ -34,6 +34,23 @@ def test_every_scenario_should_render_a_pod_that_is_not_a_server_pod(render, sce
     assert split_pods(render({}))[1], "the helm test pod is gone: the selector tests prove nothing"
 
 
+# Each test below loops over the objects of one kind in one scenario, and most kinds are optional
+# (off by default): this is what keeps every loop from being empty in all scenarios at once.
+CHECKED = ("Service", "ServiceMonitor", "NetworkPolicy", "PodMonitor", "PodDisruptionBudget", "Deployment",
+           "HorizontalPodAutoscaler", "ScaledObject")
+
+
+def test_the_scenarios_should_render_every_kind_whose_selector_these_tests_check(render, scenario_values):
+    rendered = [render(scenario_values[name]) for name in ALL]
+    kinds = {o["kind"] for objs in rendered for o in objs}
+    assert sorted(set(CHECKED) - kinds) == [], "no scenario renders these: their selector tests check nothing"
+    spread = [name for name, objs in zip(ALL, rendered)
+              if find(objs, "Deployment")["spec"]["template"]["spec"].get("topologySpreadConstraints")]
+    assert spread, "no scenario renders topologySpreadConstraints: test_topology_spread checks nothing"
+    policies = [name for name, objs in zip(ALL, rendered) if any(o["kind"] == "NetworkPolicy" for o in objs)]
+    assert policies, "no scenario renders a NetworkPolicy"
+
+
 def test_services_should_select_the_server_pods_and_nothing_else(scenario):
     objs, server, others = scenario
     for svc in (o for o in objs if o["kind"] == "Service"):
