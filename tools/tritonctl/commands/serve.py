@@ -60,6 +60,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def format_progress(p) -> str:
+    """One line while models load (a LoadProgress): what loaded, what is loading, what failed."""
+    total = len(p.loading | p.loaded | p.failed)
+    line = f"loading models: {len(p.loaded)} of {total} loaded"
+    if p.loading:
+        line += f", loading {', '.join(sorted(p.loading))}"
+    if p.failed:
+        line += f", failed {', '.join(sorted(p.failed))}"
+    return line
+
+
+def print_progress(p) -> None:
+    # Triton loads every model before it answers (up to --timeout, 300 s by default): say how far it got
+    if p.loading:
+        print(format_progress(p), flush=True)
+
+
 def run(args) -> int:
     from tritonctl.errors import ServeError
     from tritonctl.server.health import failed_models
@@ -94,7 +111,7 @@ def run(args) -> int:
 
     server.start()
     try:
-        index = server.wait_ready(args.timeout, cancelled=lambda: bool(stop_requested))
+        index = server.wait_ready(args.timeout, cancelled=lambda: bool(stop_requested), progress=print_progress)
     except BaseException:
         server.stop(timeout=15)
         raise

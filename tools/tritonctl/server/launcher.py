@@ -10,6 +10,7 @@ process group (``tritonctl.process.ManagedProcess``).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,31 @@ def _check_remote(loc) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+_LOADING = re.compile(r'"loading: (?P<name>[^:"]+):(?P<version>\d+)"')
+_LOADED = re.compile(r'"successfully loaded \'(?P<name>[^\']+)\'')
+_FAILED = re.compile(r'"failed to load \'(?P<name>[^\']+)\'')
+
+
+@dataclass
+class LoadProgress:
+    """Which models Triton's log says are loading, loaded or failed (names; versions load together)."""
+
+    loading: set = field(default_factory=set)
+    loaded: set = field(default_factory=set)
+    failed: set = field(default_factory=set)
+
+    def update(self, log_text: str) -> bool:
+        """Read log lines; True when anything changed."""
+        before = (set(self.loading), set(self.loaded), set(self.failed))
+        for line in log_text.splitlines():
+            if m := _LOADING.search(line):
+                self.loading.add(m["name"])
+            elif m := (_LOADED.search(line) or _FAILED.search(line)):
+                self.loading.discard(m["name"])
+                (self.loaded if "successfully" in line else self.failed).add(m["name"])
+        return (self.loading, self.loaded, self.failed) != before
+
+
 class LocalServer:
     """One tritonserver process, in its own process group so that it and its stubs stop together."""
 
@@ -257,17 +283,38 @@ class LocalServer:
         return self.pid is not None and pid_alive(self.pid)
 
     # -- wait --------------------------------------------------------------------------------
-    def wait_ready(self, timeout: float = 180.0, cancelled=None) -> list[ModelStatus] | None:
+    def wait_ready(self, timeout: float = 180.0, cancelled=None, progress=None) -> list[ModelStatus] | None:
         """Wait until the server answers and no model is still loading; return the repository index
         (None when ``cancelled()`` turned true first: a signal arrived).
 
+        ``progress(LoadProgress)`` is called whenever a model started, finished or failed loading.
+        Triton (mode none, poll) loads every model before it opens its endpoints, so this comes from
+        its log, the one thing that speaks during those minutes.
         Raises ``NotReady`` (a ServeError, with the log's tail) when the process dies or the
         timeout passes. One client polls for the whole wait.
         """
+        seen = LoadProgress()
+        offset = 0
+
+        def poll():
+            nonlocal offset
+            if progress is not None:
+                try:
+                    with open(self.opts.log_path, "rb") as f:
+                        f.seek(offset)
+                        chunk = f.read()
+                except OSError:
+                    chunk = b""
+                complete = chunk.rfind(b"\n") + 1  # whole lines only: the rest is read next time
+                offset += complete
+                if seen.update(chunk[:complete].decode(errors="replace")):
+                    progress(seen)
+            return settled_index(client)
+
         # connection_timeout: a server that accepts but does not answer yet is polled again soon
         with tc.closing(tc.make_client(f"http://{self.opts.http_url}", connection_timeout=2.0,
                                        network_timeout=10.0)) as client:
-            settled = self.process.wait_ready(lambda: settled_index(client), timeout, interval=0.25,
+            settled = self.process.wait_ready(poll, timeout, interval=0.25,
                                               hint="raise --timeout", cancelled=cancelled)
         return None if settled is None else settled.index
 
