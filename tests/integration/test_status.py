@@ -93,7 +93,7 @@ def test_status_without_a_url_finds_the_local_server_and_its_repository(served):
     res = _status("--state-dir", str(served.state_dir), "--protocol", "http")
     out = res.stdout
     # the address `serve` recorded in its pid file, the repository it serves
-    assert f"at http://127.0.0.1:{served.http_port}, repository {served.repo}" in out, out
+    assert f"at http://127.0.0.1:{served.http_port}, repository {served.repo}, model control mode explicit" in out, out
     lines = out.splitlines()
     lin = lines.index(next(line for line in lines if line.startswith("lin ")))
     assert lines[lin].split()[:7] == ["lin", "1", "UNLOADED", "latest", "1", "0", "0"], out

@@ -117,6 +117,7 @@ class ServerReport:
     server_version: str
     repository: str | None
     models: list[ModelReport]
+    model_control_mode: str | None = None  # known for the server `tritonctl serve` started (its pid file)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -210,6 +211,8 @@ def format_report(report: ServerReport) -> str:
     """The table `tritonctl status` prints."""
     head = f"Triton {report.server_version} at {report.protocol}://{report.url}"
     head += f", repository {report.repository}" if report.repository else " (no repository to compare with: --repository DIR)"
+    if report.model_control_mode:
+        head += f", model control mode {report.model_control_mode}"
     rows = [("MODEL", "VERSION", "STATE", "POLICY", "REQUESTS", "FAILED", "REQUEST ms", "QUEUE", "IN", "INFER", "OUT", "BATCH")]
     notes = []
     for m in report.models:

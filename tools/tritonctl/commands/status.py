@@ -79,5 +79,11 @@ def run(args) -> int:
         report = deployed.collect(client, tc.split_url(url, args.protocol)[1], repo)
     finally:
         client.close()
+    if args.url is None:  # the local server: its pid file knows the mode (Triton's API does not say)
+        from pathlib import Path
+
+        from tritonctl.server.launcher import read_pidfile
+
+        report.model_control_mode = (read_pidfile(Path(args.state_dir)) or {}).get("model_control_mode")
     print(json.dumps(report.as_dict(), indent=2) if args.json else deployed.format_report(report))
     return 0
