@@ -16,12 +16,13 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
-def _host_port(url: str) -> tuple[str, str]:
-    """'h:p[/prefix]' (a parsed ``Target.url``) -> ('h', 'p')."""
-    host, _, port = url.split("/", 1)[0].rpartition(":")
-    return host, port
+def _host_port(target) -> tuple[str, str]:
+    """A parsed ``Target`` -> (host, port), as ``urlsplit`` reads ``str(target)``."""
+    u = urlsplit(str(target))
+    return u.hostname, str(u.port)
 
 
 def main(argv=None) -> int:
@@ -43,39 +44,51 @@ def main(argv=None) -> int:
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
     if not cmd:
         p.error("give the command to run after --")
+
+    def _terminate(signum, _frame):
+        raise SystemExit(128 + signum)
+
     server = None
+    old_term = signal.signal(signal.SIGTERM, _terminate)  # `timeout`, CI cancel: also while Triton starts
     if is_ready(a.http):
         print(f"using the Triton already serving at {a.http}", file=sys.stderr)
     else:
-        host, http_port = _host_port(client_target(a.http, "http").url)
+        host, http_port = _host_port(client_target(a.http, "http"))
         if host not in ("localhost", "127.0.0.1", "0.0.0.0"):
             print(f"no Triton answers at {a.http}; start it there, or point the target at a local address", file=sys.stderr)
+            signal.signal(signal.SIGTERM, old_term)
             return 2
-        grpc_port = _host_port(client_target(a.grpc, "grpc").url)[1]
+        grpc_port = _host_port(client_target(a.grpc, "grpc"))[1]
         print(f"no Triton at {a.http}; starting one: serve {a.repository} --http-port {http_port} --grpc-port "
               f"{grpc_port} --metrics-port {a.metrics_port} --state-dir {a.state_dir}", file=sys.stderr)
         try:
             opts = ServerOptions(repository=a.repository, http_port=int(http_port), grpc_port=int(grpc_port),
                                  metrics_port=a.metrics_port, state_dir=Path(a.state_dir))
-            server = LocalServer(opts).start()
+            server = LocalServer(opts)
+            server.start()
             index = server.wait_ready(a.timeout)
             print(format_summary(opts, index, server.pid), file=sys.stderr, flush=True)
             failed = failed_models(index)
             if failed:  # what `tritonctl serve` refuses too: a run on a half-loaded repository
                 for m in failed:
                     print(f"model '{m.name}' version {m.version} failed to load: {m.short_reason}", file=sys.stderr)
-                raise TritonctlError(f"{len(failed)} model version(s) failed to load")
+                names = ", ".join(sorted({m.name for m in failed}))
+                raise TritonctlError(
+                    f"{len(failed)} model version(s) failed to load ({names}); fix them (reasons above), or start "
+                    f"`tritonctl serve {a.repository} --keep-going` yourself to run against the others"
+                )
         except TritonctlError as exc:
             print(f"tritonctl serve: error: {exc}", file=sys.stderr)
             if server is not None:
                 server.stop(timeout=15)
+            signal.signal(signal.SIGTERM, old_term)
             return 2
-
-    def _terminate(signum, _frame):
-        raise SystemExit(128 + signum)
-
+        except BaseException:  # Ctrl-C, SIGTERM: Triton runs in its own process group, stop it here
+            if server is not None:
+                server.stop(timeout=15)
+            signal.signal(signal.SIGTERM, old_term)
+            raise
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches CMD (same group); we clean up after
-    old_term = signal.signal(signal.SIGTERM, _terminate)  # `timeout`, CI cancel: stop CMD, then the server
     child = ManagedProcess(cmd, None, name=cmd[0], group=False, stop_timeout=15)
     try:
         child.start()
