@@ -3,9 +3,9 @@
 A file holds every sample of every input stacked along a first axis: ``.npz`` with one array
 per input, keyed by the input's name in models.yaml; ``.npy`` for a model with one input. Each
 sample has the input's per-sample shape (dynamic dims any length, the same in every sample of
-one file). Drawn samples follow ``parity.random_inputs`` (standard normal floats, integers from
-``values:``) except that a float input with ``values: [low, high)`` is drawn uniformly from it:
-an image declared ``values: [0, 1]`` calibrates on pixel-like values, not on N(0, 1).
+one file). Drawn samples are ``parity.random_inputs``'s: a float input with ``values: [low, high)``
+uniform in it (an image declared ``values: [0, 1]`` calibrates on pixel-like values), one without
+standard normal; integers from ``values:`` (default 0-9).
 """
 
 from __future__ import annotations
@@ -69,16 +69,11 @@ def load(path: Path, m: ModelSpec, field: str) -> list[np.ndarray]:
 
 def draw(m: ModelSpec, n: int, seed: int) -> list[np.ndarray]:
     """``n`` samples drawn from the declared inputs (dynamic dims at their opt length)."""
-    from tritonctl.parity import random_inputs, sample_shape
+    from tritonctl.parity import random_inputs
 
     rng = np.random.default_rng(seed)
-    arrays = random_inputs(m, n, 1, rng) if m.batching else [
+    return random_inputs(m, n, 1, rng) if m.batching else [
         np.stack(a) for a in zip(*(random_inputs(m, 0, 1, rng) for _ in range(n)))]
-    for i, t in enumerate(m.inputs):
-        if t.values is not None and t.dtype.startswith("float"):
-            shape = [n] + sample_shape(t, 0, 1)
-            arrays[i] = rng.uniform(t.values[0], t.values[1], shape).astype(arrays[i].dtype)
-    return arrays
 
 
 def samples(m: ModelSpec, spec: Spec) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
