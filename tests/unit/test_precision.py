@@ -297,3 +297,26 @@ def test_a_relative_error_gate_catches_outputs_clipped_by_too_few_calibration_sa
     msg = str(err.value)
     assert float(msg.split("rel_error ")[1].split(" ")[0]) > 0.05 and "needs at most 0.05" in msg
     assert "more and real calibration data" in msg
+
+
+def test_drop_unused_opsets_keeps_a_domain_used_only_inside_a_subgraph(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    from tritonctl.precision.convert import drop_unused_opsets
+
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    then_g = helper.make_graph([helper.make_node("Custom", ["x"], ["t"], domain="com.example")], "then", [], [
+        helper.make_tensor_value_info("t", TensorProto.FLOAT, [1])])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [], [
+        helper.make_tensor_value_info("e", TensorProto.FLOAT, [1])])
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], "g",
+        [helper.make_tensor_value_info("c", TensorProto.BOOL, []), helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [out])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1),
+                                                    helper.make_opsetid("ai.onnx.ml", 5)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    drop_unused_opsets(path)
+    assert {o.domain for o in onnx.load(str(path)).opset_import} == {"", "com.example"}

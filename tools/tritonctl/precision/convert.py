@@ -63,14 +63,26 @@ def convert(fp32: Path, out: Path, m: ModelSpec, v: PrecisionVariant, calibratio
 
 
 def drop_unused_opsets(path: Path) -> None:
-    """Keep only the opset imports the graph's nodes use. onnxruntime's optimizer (in
-    quant_pre_process) imports every domain it knows, ai.onnx.ml 5 among them, and an older
-    Triton's onnxruntime refuses an opset it does not know even when no node uses it
-    (`tritonctl check --triton-release 24.04` flagged every INT8 variant before this)."""
+    """Keep only the opset imports the graph's nodes use, those inside If/Loop/Scan subgraphs
+    included. onnxruntime's optimizer (in quant_pre_process) imports every domain it knows,
+    ai.onnx.ml 5 among them, and an older Triton's onnxruntime refuses an opset it does not know
+    even when no node uses it (`tritonctl check --triton-release 24.04` flags such a variant)."""
     import onnx
 
     model = onnx.load(str(path))
-    used = {n.domain or "" for n in model.graph.node}
+    used: set[str] = set()
+
+    def walk(graph) -> None:
+        for n in graph.node:
+            used.add(n.domain or "")
+            for attr in n.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    walk(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    for g in attr.graphs:
+                        walk(g)
+
+    walk(model.graph)
     keep = [o for o in model.opset_import if (o.domain or "") in used or (o.domain or "") in ("", "ai.onnx")]
     if len(keep) != len(model.opset_import):
         del model.opset_import[:]
