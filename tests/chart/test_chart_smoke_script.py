@@ -5,18 +5,18 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import pytest
+import numpy as np
 
 import helm_engine
 
-np = pytest.importorskip("numpy")
-
 # the script imports triton_wire.py beside it, as in the pod (the ConfigMap mounts both in /scripts)
 sys.path.insert(0, str(helm_engine.CHART / "files"))
-spec = importlib.util.spec_from_file_location("smoke_test", helm_engine.CHART / "files" / "smoke_test.py")
-smoke = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(smoke)
-sys.path.remove(str(helm_engine.CHART / "files"))
+try:
+    spec = importlib.util.spec_from_file_location("smoke_test", helm_engine.CHART / "files" / "smoke_test.py")
+    smoke = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(smoke)
+finally:
+    sys.path.remove(str(helm_engine.CHART / "files"))
 
 
 def test_the_batch_dimension_should_be_one_and_other_variable_dimensions_the_default_length():

@@ -26,8 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HEADING = "## Five minutes with your own model"
 sys.path.insert(0, str(ROOT / "tools" / "chart"))
 
-pytestmark = pytest.mark.integration
-
 
 def walkthrough_blocks(readme: str) -> list[tuple[str, str]]:
     """(language, code) of every fenced block between HEADING and the next level-2 heading."""
@@ -45,6 +43,7 @@ def test_the_walkthrough_extractor_sees_every_step():
         assert step in commands, step
 
 
+@pytest.mark.integration
 def test_readme_walkthrough_runs_as_written(tmp_path):
     http, grpc, metrics = free_ports(3)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

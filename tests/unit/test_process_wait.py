@@ -104,6 +104,9 @@ def test_stopping_a_managed_process_stops_what_it_started_too(tmp_path):
 def test_a_managed_process_in_our_group_is_stopped_alone(tmp_path):
     process = ManagedProcess([sys.executable, "-c", "import time; time.sleep(120)"], tmp_path / "out.log",
                              name="child", group=False).start()
-    assert os.getpgid(process.pid) == os.getpgid(0), "group=False: Ctrl-C reaches it with us"
-    assert process.stop(timeout=10) == -15
-    assert not process.running()
+    try:
+        assert os.getpgid(process.pid) == os.getpgid(0), "group=False: Ctrl-C reaches it with us"
+        assert process.stop(timeout=10) == -15
+        assert not process.running()
+    finally:
+        process.stop(timeout=10)
