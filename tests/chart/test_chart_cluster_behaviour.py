@@ -278,6 +278,10 @@ def test_s3_existing_secret_should_also_pass_an_optional_session_token(render):
 
 
 def test_the_plain_manifests_should_not_claim_to_be_managed_by_helm():
-    for name, text in generated_files.k8s_manifests().items():
-        for doc in yaml.safe_load_all(text):
+    manifests = generated_files.k8s_manifests()
+    assert manifests, "no plain manifests generated"
+    for name, text in manifests.items():
+        docs = list(yaml.safe_load_all(text))
+        assert docs, name
+        for doc in docs:
             assert doc["metadata"]["labels"].get("app.kubernetes.io/managed-by") != "Helm", name

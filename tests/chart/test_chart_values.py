@@ -374,6 +374,7 @@ def test_the_repository_and_shared_memory_apis_should_need_a_key_from_a_chart_ma
 
 def test_restricted_apis_and_header_should_follow_the_values(render):
     c = triton_container(render({"server": {"restrictedApis": {"apis": ["model-repository", "inference"], "header": "ops-key"}}}))
+    assert restrictions(c), "the container restricts no API"
     for apis, key, _ in restrictions(c).values():
         assert apis == {"model-repository", "inference"} and key == "ops-key"
 
@@ -382,6 +383,7 @@ def test_an_existing_secret_should_hold_the_key_and_the_chart_make_none(render):
     objs = render({"server": {"restrictedApis": {"existingSecret": "ops-keys", "secretKey": "triton"}}})
     assert "Secret" not in kinds(objs)
     c = triton_container(objs)
+    assert restrictions(c), "the container restricts no API"
     for _, _, value in restrictions(c).values():
         assert key_reference(c, value) == {"name": "ops-keys", "key": "triton"}
     pod_env = env_of(find(objs, "Pod")["spec"]["containers"][0])
@@ -662,6 +664,7 @@ def adapter_names(series):
 
 def test_recording_rules_should_keep_the_namespace_and_pod_labels_the_adapter_maps(render, scenario_values):
     rule = find(render(scenario_values["autoscaling-adapter-values"]), "PrometheusRule")
+    assert rule["spec"]["groups"][0]["rules"], "no recording rules"
     for r in rule["spec"]["groups"][0]["rules"]:
         assert "namespace, pod" in r["expr"]
         assert 'namespace="triton",app_kubernetes_io_instance="triton"' in r["expr"]
