@@ -83,13 +83,17 @@ def latency(client, model: str, config: dict, image: bytes, n: int = 20) -> tupl
 
 
 def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict | None:
-    """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is absent."""
+    """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is absent or no samples could be made."""
     from tritonctl.bench.locust_run import LOADTEST_DIR, run_headless
 
     samples = reports / "demo_samples"
     if not any(samples.glob("*.png")):  # the package's copy of loadtest/: the demo runs outside a checkout too
-        subprocess.run([sys.executable, str((LOADTEST_DIR / "digit_samples.py").resolve()), str(samples), "-n", "20"],
-                       capture_output=True, timeout=120, cwd=ROOT)
+        made = subprocess.run([sys.executable, str((LOADTEST_DIR / "digit_samples.py").resolve()), str(samples),
+                               "-n", "20"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+        if made.returncode != 0 or not any(samples.glob("*.png")):
+            print(f"load: skipped; digit_samples.py failed (exit {made.returncode}) to write samples to {samples}:")
+            print(made.stderr.strip() or "(no output)")
+            return None
     models = "linear,digits,digits_pipeline"
     print(f"load: Locust, 4 users, {seconds}s, gRPC + HTTP, models {models}")
     try:
