@@ -83,7 +83,8 @@ def latency(client, model: str, config: dict, image: bytes, n: int = 20) -> tupl
 
 
 def run_load(http_url: str, grpc_url: str, seconds: int, reports: Path) -> dict | None:
-    """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is absent or no samples could be made."""
+    """A short headless Locust run (loadtest/locustfile.py) over gRPC and HTTP; None if Locust is
+    absent or no samples could be made."""
     from tritonctl.bench.locust_run import LOADTEST_DIR, run_headless
 
     samples = reports / "demo_samples"
