@@ -3,7 +3,7 @@
 numpy and the standard library only, importing nothing from the rest of tritonctl, so that every
 other module can import it and the two programs that run without tritonctl (the Locust files in a
 plain Locust image, the chart's ``helm test`` script in the Triton SDK image) receive a generated
-copy of it (``triton_wire.py``, written by ``tools/wire_bundle.py``; a test fails when a copy is
+copy of it (``triton_wire.py``, written by ``tools/chart/wire_bundle.py``; a test fails when a copy is
 stale):
 
 * ``dtypes``: the one data-type table (models.yaml, config.pbtxt, wire, numpy, ONNX names);
