@@ -62,7 +62,7 @@ def targets(rows, models) -> list[tuple[str, str, bool]]:
     return res
 
 
-#: issue 16's goals: the overhead-bound model against the best peer, the compute-bound one against the limit
+#: the goals against the peers: the overhead-bound model against the best peer, the compute-bound one against the limit
 PEER_GOALS = {"digits": "overhead", "resnet18": "compute"}
 
 

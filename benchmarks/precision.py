@@ -219,7 +219,7 @@ def write(rows: list[dict], md: Path, args, when: str, host: str) -> None:
     if "int8_static" in res:
         s = res["int8_static"]
         met = s["served_x"] >= 1.5 and s["gate_value"] >= 0.99
-        lines += ["", f"Goal (issue 25): resnet18 INT8 served ≥ 1.5× FP32 served with top-1 agreement ≥ 99 %: "
+        lines += ["", f"Goal: resnet18 INT8 served ≥ 1.5× FP32 served with top-1 agreement ≥ 99 %: "
                       f"INT8 static ran {s['served_x']:.2f}× served ({s['inproc_x']:.2f}× in-process) with "
                       f"{s['metric']} {s['gate_value']:.4f}: {'met' if met else 'not met'}."]
     lines += ["", "Which variant to choose, and why dynamic INT8 and FP16 lose here: [docs/precision.md](../docs/precision.md).",

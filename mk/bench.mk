@@ -1,4 +1,4 @@
-# Side-by-side serving benchmark (issue 6): our Triton vs TorchServe, Flask+gunicorn, in-process.
+# Side-by-side serving benchmark: our Triton vs TorchServe, Flask+gunicorn, in-process.
 # The peers live in their own venv so that TorchServe/Flask never touch the project's .venv;
 # torch is pinned there too (the same torch==2.13.0 as .venv, hard-linked from uv's cache).
 PEERS_VENV ?= .venv-peers

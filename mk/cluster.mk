@@ -1,4 +1,4 @@
-# The rehearsal cluster (issue 22): a real Kubernetes control plane on the loopback, built from the
+# The rehearsal cluster: a real Kubernetes control plane on the loopback, built from the
 # pinned Go modules in k8s/cluster/gomod (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, etcd, kwok, helm) into a cache outside the work tree (~/.cache/tritonctl/cluster-bin,
 # keyed by each wrapper's go.sum). kwok's simulated GPU, MIG and CPU nodes stand in for kubelets.

@@ -1,4 +1,4 @@
-# Load tests and benchmarks (issue 5): Locust (headless, UI, in-cluster) and tritonctl bench.
+# Load tests and benchmarks: Locust (headless, UI, in-cluster) and tritonctl bench.
 # Each target uses the Triton answering at LT_HTTP / LT_GRPC; when none does, it starts a local
 # one from $(REPO) (tritonctl serve --detach) for the run and stops it after.
 #   make loadtest LT_MODELS=linear,digits LT_USERS=16 LT_DURATION=60s LT_SHAPE=step

@@ -1,4 +1,4 @@
-# Reduced-precision variants measured against FP32 (issue 25; docs/precision.md). Not part of
+# Reduced-precision variants measured against FP32 (docs/precision.md). Not part of
 # `make test`: about 6 minutes on the 2-core VM. A quicker look:
 #   make bench-precision PRECISION_ARGS="--models digits --seconds 2"
 PRECISION_ARGS ?=

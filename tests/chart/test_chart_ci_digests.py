@@ -1,10 +1,9 @@
 """No scenario in helm/triton/ci pins an image digest nobody read from a registry.
 
-ci/gpu-values.yaml once pinned `sha256:0f3c5a9f...` and `sha256:1a2b3c4d...`, digests of no
-image: copied into a real cluster's values, every pull fails with `manifest unknown`. A digest may
-appear in a ci file only when it is listed in VERIFIED below with the image it belongs to and where
-it was read (`crane digest <image>:<tag>`, `docker buildx imagetools inspect`, the registry's page);
-none is listed today, so every scenario uses the release tag."""
+A digest of no image, copied into a real cluster's values, fails every pull with `manifest
+unknown`. A digest may appear in a ci file only when it is listed in VERIFIED below with the image
+it belongs to and where it was read (`crane digest <image>:<tag>`, `docker buildx imagetools
+inspect`, the registry's page); none is listed today, so every scenario uses the release tag."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """What a real cluster does with the rendered chart: KEDA's parser, Triton's object-storage
-download, NetworkPolicy admission, MIG metrics, the Prometheus Operator's absence, pod QoS.
-Each test failed on the chart before its fix (issue 11)."""
+download, NetworkPolicy admission, MIG metrics, the Prometheus Operator's absence, pod QoS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Precision variants served (issue 25): digits built with INT8 static (calibrated on real digit
+"""Precision variants served: digits built with INT8 static (calibrated on real digit
 images), INT8 dynamic and FP16 variants beside FP32 by `tritonctl build`, loaded by a real local
 Triton, answering over gRPC and HTTP within their accuracy gate."""
 

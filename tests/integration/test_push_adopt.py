@@ -1,5 +1,5 @@
 """`tritonctl push --adopt`: a prefix that already holds a repository uploaded by hand (`aws s3 sync
-model_repository/ s3://...`, as the chart README once said) becomes one that push keeps: what is
+model_repository/ s3://...`) becomes one that push keeps: what is
 there is hashed into the manifest, then only what differs is uploaded. Against moto's S3 server on
 the loopback, with the objects put by boto3 as `aws s3 sync` puts them."""
 

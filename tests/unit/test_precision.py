@@ -1,4 +1,4 @@
-"""Reduced-precision variants (issue 25): the spec, the calibration files, the task metrics and the
+"""Reduced-precision variants: the spec, the calibration files, the task metrics and the
 accuracy gate as a build runs it. Small models only (a 4-feature linear layer and a near-tie
 classifier); resnet18 is measured by `make bench-precision`, the served variants by
 tests/integration/test_precision_served.py."""

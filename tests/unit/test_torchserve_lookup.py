@@ -43,7 +43,7 @@ def test_run_from_another_directory_the_checkouts_peers_venv_is_found(layout):
     assert locate(**layout) == exe
 
 
-def test_the_cli_no_longer_defaults_to_a_peers_venv_under_the_current_directory():
+def test_the_cli_defaults_to_no_peers_venv_under_the_current_directory():
     parser = argparse.ArgumentParser()
     import_.add_arguments(parser)
     args = parser.parse_args(["archive.mar", "--verify"])

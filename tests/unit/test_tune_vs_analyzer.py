@@ -1,5 +1,5 @@
 """benchmarks/analyzer_mapping.py and the peers' pure parts without servers: tune's grid as a Model
-Analyzer config, its answer back as a candidate, the peer apps' body decoding, issue 16's goals."""
+Analyzer config, its answer back as a candidate, the peer apps' body decoding, the goals against the peers."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 TorchServe pins its own torch and needs Java, so it often lives apart from tritonctl: in the
 checkout's `.venv-peers` (`make peers-install`), in another venv, or installed beside tritonctl
-(`pip install torchserve==0.12.0 captum==0.9.0`). The lookup used to be `.venv-peers` under the
-current directory only, which a user running from their own project never has.
+(`pip install torchserve==0.12.0 captum==0.9.0`); a user running from their own project has no
+`.venv-peers` under the current directory.
 
 Order: `--torchserve EXE`, then `--peers-venv DIR` (DIR/bin/torchserve), then $TRITONCTL_TORCHSERVE;
 a place named by the user is used or refused, never silently replaced by another. Otherwise the
