@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 PATHS = {"prometheus-adapter": "prometheus-adapter -> HPA", "keda": "KEDA -> HPA"}
+#: the one table of each signal's label, plotted unit and scale from the CSV's value (the queue time is
+#: in us there); tests/cluster/autoscaling.py's Signal names only the metric and its target
 SIGNALS = {"queueTimePerRequest": ("queue time per request", "ms", 1 / 1000),
            "queueComputeRatio": ("queue time / compute time", "ratio", 1.0)}
 

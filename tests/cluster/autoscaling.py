@@ -59,12 +59,11 @@ class Signal:
     metric: str
     custom_metric: str
     target: float
-    unit: str
 
 
 SIGNALS = [
-    Signal("queueTimePerRequest", "triton_queue_time_per_request_us", 15000, "us"),
-    Signal("queueComputeRatio", "triton_queue_compute_ratio", 0.7, "queue time / compute time"),
+    Signal("queueTimePerRequest", "triton_queue_time_per_request_us", 15000),
+    Signal("queueComputeRatio", "triton_queue_compute_ratio", 0.7),
 ]
 MODEL = "gpu_like"
 MODEL_PY = f'''
