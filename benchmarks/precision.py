@@ -8,8 +8,9 @@ in-process (onnxruntime, 2 threads) and served (the local Triton, gRPC), side by
    from its declared input (the warning a user would see says so).
 2. In-process: one onnxruntime session per file, 2 intra-op threads, batch 8, for SECONDS each,
    variants interleaved per round so a noisy neighbour hits all of them alike.
-3. Served: `tritonctl serve` on that repository; CONCURRENCY closed-loop gRPC clients send
-   batch-1 requests (dynamic batching forms the batches) for SECONDS per model.
+3. Served: a local Triton on that repository (``LocalServer``, what `tritonctl serve` runs);
+   CONCURRENCY closed-loop gRPC clients send batch-1 requests (dynamic batching forms the batches)
+   for SECONDS per model.
 Results: benchmarks/precision.md and .csv, with the machine and the date.
 """
 
@@ -17,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +36,8 @@ VARIANTS = [("fp32", None), ("int8_dynamic", {"type": "int8_dynamic"}), ("int8_s
 BATCH, THREADS = 8, 2
 
 
-def build_repo(work: Path, models: list[str]) -> tuple[Path, dict]:
+def build_repo(work: Path, models: list[str]) -> tuple[Path, dict, dict]:
+    """(the repository, each served model's gate record, the served name of each (model, variant))."""
     from examples.digits import dataset
     from tritonctl import build, spec as spec_mod
 
@@ -53,16 +51,12 @@ def build_repo(work: Path, models: list[str]) -> tuple[Path, dict]:
         data = {"calibration": str(work / "digits_calib.npz"), "evaluation": str(work / "digits_eval.npz")} \
             if m.name == "digits" else {"samples": 64}
         m.precision = spec_mod.Precision.model_validate({**data, "variants": [v for _, v in VARIANTS if v]})
+    names = {(m.name, "fp32"): m.name for m in spec.models}
+    names.update({(m.name, v.type): m.variant_name(v) for m in spec.models for v in m.variants})
     repo = work / "repo"
     items = build.build(spec, repo, progress=lambda msg: print(f"  build: {msg}", flush=True))
     gates = {i.name: i.record["precision"]["gate"] for i in items if i.record and i.record.get("precision")}
-    return repo, gates
-
-
-def served_name(model: str, variant: str) -> str:
-    from tritonctl.spec import VARIANT_SUFFIX
-
-    return model if variant == "fp32" else f"{model}_{VARIANT_SUFFIX[variant]}"
+    return repo, gates, names
 
 
 def sample(model: str, n: int) -> np.ndarray:
@@ -71,7 +65,7 @@ def sample(model: str, n: int) -> np.ndarray:
     return (rng.random((n, *shape)) if model == "digits" else rng.standard_normal((n, *shape))).astype(np.float32)
 
 
-def in_process(repo: Path, models: list[str], seconds: float, rounds: int) -> dict:
+def in_process(repo: Path, names: dict, models: list[str], seconds: float, rounds: int) -> dict:
     import onnxruntime as ort
 
     out = {}
@@ -81,7 +75,7 @@ def in_process(repo: Path, models: list[str], seconds: float, rounds: int) -> di
         for variant, _ in VARIANTS:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
-            sessions[variant] = ort.InferenceSession(str(repo / served_name(model, variant) / "1" / "model.onnx"), opts,
+            sessions[variant] = ort.InferenceSession(str(repo / names[(model, variant)] / "1" / "model.onnx"), opts,
                                                      providers=["CPUExecutionProvider"])
             sessions[variant].run(None, {"image": x})
         lat = {v: [] for v in sessions}
@@ -100,12 +94,6 @@ def in_process(repo: Path, models: list[str], seconds: float, rounds: int) -> di
                                      "inproc_p99_ms": float(np.percentile(lat[variant], 99) * 1e3)}
             print(f"  in-process {model} {variant}: {out[(model, variant)]['inproc_per_s']:.0f}/s", flush=True)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _closed_loop(url: str, name: str, x: np.ndarray, seconds: float, concurrency: int) -> list[float]:
@@ -142,19 +130,22 @@ def _closed_loop(url: str, name: str, x: np.ndarray, seconds: float, concurrency
     return lat
 
 
-def served(repo: Path, work: Path, models: list[str], seconds: float, rounds: int, concurrency: int) -> dict:
-    http, grpc, metrics = _free_port(), _free_port(), _free_port()
-    log = open(work / "serve.out", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tritonctl", "serve", str(repo), "--http-port", str(http),
-                             "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--address", "127.0.0.1",
-                             "--state-dir", str(work / "state")], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+def served(repo: Path, work: Path, names: dict, models: list[str], seconds: float, rounds: int,
+           concurrency: int) -> dict:
+    from tritonctl.endpoints import free_ports
+    from tritonctl.server.health import failed_models
+    from tritonctl.server.launcher import LocalServer, ServerOptions
+
+    http, grpc, metrics = free_ports(3)
+    opts = ServerOptions(repository=repo, http_port=http, grpc_port=grpc, metrics_port=metrics, address="127.0.0.1",
+                         state_dir=work / "state", exit_timeout_secs=10)
+    server = LocalServer(opts)
     out = {}
     try:
-        deadline = time.monotonic() + 300
-        while "serving; press Ctrl-C" not in (work / "serve.out").read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"tritonctl serve did not start:\n{(work / 'serve.out').read_text()}")
-            time.sleep(0.5)
+        server.start()  # tritonserver in its own process group: stop() below ends all of it
+        failed = failed_models(server.wait_ready(300))
+        if failed:
+            raise SystemExit(f"Triton did not load {[m.name for m in failed]}; log: {opts.log_path}")
         url = f"127.0.0.1:{grpc}"
         for model in models:
             x = sample(model, 1)
@@ -163,19 +154,14 @@ def served(repo: Path, work: Path, models: list[str], seconds: float, rounds: in
             for _ in range(rounds):  # interleaved like in-process: drift hits every variant alike
                 for variant, _ in VARIANTS:
                     t0 = time.perf_counter()
-                    lat[variant] += _closed_loop(url, served_name(model, variant), x, seconds / rounds, concurrency)
+                    lat[variant] += _closed_loop(url, names[(model, variant)], x, seconds / rounds, concurrency)
                     spent[variant] += time.perf_counter() - t0
             for variant, _ in VARIANTS:
                 out[(model, variant)] = {"served_per_s": len(lat[variant]) / spent[variant],
                                          "served_p99_ms": float(np.percentile(lat[variant], 99) * 1e3)}
-                print(f"  served {served_name(model, variant)}: {out[(model, variant)]['served_per_s']:.0f}/s", flush=True)
+                print(f"  served {names[(model, variant)]}: {out[(model, variant)]['served_per_s']:.0f}/s", flush=True)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop(timeout=60)
     return out
 
 
@@ -240,15 +226,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
         work = Path(tmp)
         print("building the variants", flush=True)
-        repo, gates = build_repo(work, models)
+        repo, gates, names = build_repo(work, models)
         print("in-process", flush=True)
-        inproc = in_process(repo, models, args.seconds, args.rounds)
+        inproc = in_process(repo, names, models, args.seconds, args.rounds)
         print("served", flush=True)
-        serve = served(repo, work, models, args.seconds, args.rounds, args.concurrency)
+        serve = served(repo, work, names, models, args.seconds, args.rounds, args.concurrency)
     rows = []
     for model in models:
         for variant, _ in VARIANTS:
-            name = served_name(model, variant)
+            name = names[(model, variant)]
             g = gates.get(name, {"metric": "", "value": 1.0, "threshold": 0})
             r = {"model": model, "variant": variant, "served_as": name, "metric": g["metric"],
                  "gate_value": g["value"], "gate_threshold": g["threshold"],
