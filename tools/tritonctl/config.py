@@ -202,6 +202,21 @@ def to_text(cfg: mc.ModelConfig) -> str:
     return text
 
 
+def policy_selects(cfg: mc.ModelConfig, versions) -> list[int]:
+    """The versions (ascending) Triton serves among ``versions`` under cfg's version_policy
+    (none set: Triton's default, ``latest 1``). One rule for `push` (what a pushed config would
+    make a server load) and `rollback`/`status` (what a pinned config selects)."""
+    available = sorted(set(int(v) for v in versions))
+    policy = cfg.version_policy
+    kind = policy.WhichOneof("policy_choice")
+    if kind == "all":
+        return available
+    if kind == "specific":
+        return sorted(set(policy.specific.versions) & set(available))
+    n = policy.latest.num_versions if kind == "latest" else 1
+    return available[-n:] if n else []
+
+
 class ConfigParseError(RepositoryError):
     """A config.pbtxt that Triton's proto does not accept; ``where`` is ``path[:line:column]``."""
 

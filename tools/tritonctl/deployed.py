@@ -7,14 +7,16 @@ it loaded with Triton's own latency split (the statistics extension, the same co
 ``tritonctl bench`` reads around its windows).
 
 ``pin`` moves a model to one version and back (``tritonctl rollback``). The version policy is the
-switch: ``specific { versions: [N] }`` serves N, ``latest { num_versions: 1 }`` the newest. Triton
+switch: ``specific { versions: [N] }`` serves N; the policy it replaced is kept in the config's
+``parameters`` (``POLICY_BEFORE_PIN``) and ``latest`` restores it. Triton
 loads the versions a new policy asks for before it retires the others, so a switch under load
 fails no request (tests/integration/test_rollout.py). How the new policy reaches the server
 depends on its model-control mode:
 
 * a repository directory on this machine: its config.pbtxt is rewritten (atomically, as the build
   writes). A polling server picks it up by itself; an explicit-mode server is then asked to load
-  the model, which reads the new file. The pin survives a restart (``none`` mode needs one).
+  the model, which reads the new file. The pin survives a restart (``none`` mode needs one). When
+  the server does not apply it (load refused, a version failed, timeout) the old text goes back.
 * no directory here (a cluster's server through a URL, explicit mode): the served config with the
   new policy goes with the load request; the repository is unchanged, so the pin lasts until the
   server restarts (pin the repository too, then ``tritonctl push``).
@@ -33,6 +35,8 @@ from tritonctl.server.health import ModelState, ModelStatus, model_statuses
 
 #: what Triton does when a config names no version_policy
 DEFAULT_POLICY = "latest 1"
+#: the policy of a model the server lists without serving it, when no repository says (not guessed)
+UNKNOWN_POLICY = "unknown"
 
 
 #: the chart's header for its restricted APIs (server.restrictedApis.header): the repository API
@@ -75,6 +79,50 @@ def explain_restricted(exc: Exception, where: str) -> Exception:
 
 
 # ---------------------------------------------------------------------------------------------
+# the commands' common arguments: which server, which repository, which key
+# ---------------------------------------------------------------------------------------------
+def add_key_arguments(p) -> None:
+    """--admin-key and --key-header on an argparse parser (`status`, `rollback`)."""
+    p.add_argument(
+        "--admin-key", default=None, metavar="KEY",
+        help="key for a server whose repository API is restricted (the chart's default: its NOTES print how "
+        f"to read it into ${ADMIN_KEY_ENV}); default ${ADMIN_KEY_ENV}",
+    )
+    p.add_argument("--key-header", default=ADMIN_KEY_HEADER, help="header that carries the key (the chart's "
+                   "server.restrictedApis.header; default %(default)s)")
+
+
+def connect(url: str | None, protocol: str | None, args):
+    """A client for ``url``, sending the admin key (``args.admin_key``, else $TRITON_ADMIN_KEY) when there is one."""
+    import os
+
+    key = args.admin_key or os.environ.get(ADMIN_KEY_ENV)
+    return with_key(tc.make_client(url, protocol), key, args.key_header)
+
+
+def locate(url: str | None, protocol: str | None, state_dir: str, repository: str | None):
+    """(url, repository Path or None, model-control mode or None): the given url and repository, else
+    the local server's record (its pid file in ``state_dir``), else the defaults. The mode is known
+    only for the local server (Triton's API does not say)."""
+    from tritonctl.server.launcher import read_pidfile
+
+    record = read_pidfile(Path(state_dir)) or {}
+    local = url is None and bool(record)  # the server `tritonctl serve` started from state_dir
+    mode = record.get("model_control_mode") if local else None
+    if local:
+        url = record["http_url"] if protocol == "http" else record["grpc_url"]
+    if repository is not None:
+        repo = Path(repository)
+        if not repo.is_dir():
+            raise ClientError(f"--repository {repository} is not a directory (a repository in a bucket: compare "
+                              "with the directory you pushed from)")
+        return url, repo, mode
+    served = record.get("repository", "") if local else ""
+    # a bucket the local server reads (s3://...) is not compared: the directory it was pushed from is
+    return url, (Path(served) if served and "://" not in served and Path(served).is_dir() else None), mode
+
+
+# ---------------------------------------------------------------------------------------------
 # status
 # ---------------------------------------------------------------------------------------------
 @dataclass
@@ -94,7 +142,7 @@ class VersionStatus:
 @dataclass
 class ModelReport:
     name: str
-    policy: str  # "latest N", "all", "specific 1,2" (from the served config, else the repository's)
+    policy: str  # "latest N", "all", "specific 1,2" (from the served config, else the repository's), else "unknown"
     platform: str = ""
     repository_versions: list[int] | None = None  # None: no repository to compare with
     versions: list[VersionStatus] = field(default_factory=list)
@@ -164,8 +212,14 @@ def collect(client, url: str, repository: Path | None = None) -> ServerReport:
     try:
         meta = tc.call("server metadata", client.get_server_metadata, **({"as_json": True} if protocol == "grpc" else {}))
     except ClientError as exc:
-        raise ClientError(f"cannot reach a server at {protocol}://{url} ({exc}); start one with `tritonctl serve`, "
-                          "or give the address of yours (a cluster's: `kubectl port-forward svc/RELEASE 8001`)") from exc
+        explained = explain_restricted(exc, f"{protocol}://{url}")
+        if explained is not exc:  # a server that answered, refusing a request without its key
+            raise explained from exc
+        # refused, unresolvable, a TLS endpoint asked in plain text, the other protocol's port: Triton's
+        # client says which, so its words stay in the message
+        raise ClientError(f"cannot reach a server at {protocol}://{url} ({exc}); start one with `tritonctl "
+                          "serve`, or give the address of yours (a cluster's: `kubectl port-forward svc/RELEASE "
+                          "8001`; the protocol and port must match: gRPC 8001, HTTP 8000)") from exc
     try:
         index = model_statuses(client)
         counters = stats.read(client)  # every model, every version, cumulative since it loaded
@@ -189,7 +243,7 @@ def collect(client, url: str, repository: Path | None = None) -> ServerReport:
                 policy, platform = policy_text(cfg), cfg.platform or cfg.backend
             except RepositoryError as exc:
                 policy = f"unreadable config ({exc})"
-        report = ModelReport(name, policy or DEFAULT_POLICY, platform,
+        report = ModelReport(name, policy or UNKNOWN_POLICY, platform,
                              held.get(name) if repository is not None else None)
         listed = {m.version: m for m in entries if m.version}
         for v in held.get(name, []):  # versions on disk the server never listed
@@ -255,12 +309,42 @@ class PinResult:
     how: str  # "poll", "load" or "load with config" (what made the server apply it)
 
 
-def _policy_message(target: str):
-    from tritonctl.client import config_message
+#: the config parameter where a pin keeps the model's own version policy, for ``--to latest`` to bring
+#: back (Triton passes parameters to the backend, which ignores keys it does not know)
+POLICY_BEFORE_PIN = "tritonctl_policy_before_pin"
 
+
+def _latest_one():
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    return mc.ModelVersionPolicy(latest=mc.ModelVersionPolicy.Latest(num_versions=1))
+
+
+def apply_target(cfg, target: str) -> None:
+    """Set ``cfg``'s version policy to serve ``target`` (a version, or ``latest``).
+
+    A pin to a version keeps the policy it replaces in the ``POLICY_BEFORE_PIN`` parameter (the
+    first pin only: pinning 2, then 1, remembers the policy before 2). ``latest`` restores that
+    policy and drops the parameter; a config without one keeps its own ``latest``/``all`` policy,
+    and a ``specific`` one (pinned by hand) becomes Triton's default, ``latest 1``.
+    """
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2 as mc
+
+    params = cfg.parameters
     if target == LATEST:
-        return config_message({"version_policy": {"latest": {"num_versions": 1}}}).version_policy
-    return config_message({"version_policy": {"specific": {"versions": [int(target)]}}}).version_policy
+        if POLICY_BEFORE_PIN in params:
+            before = mc.ModelVersionPolicy()
+            text_format.Parse(params[POLICY_BEFORE_PIN].string_value, before)
+            cfg.version_policy.CopyFrom(before)
+            del params[POLICY_BEFORE_PIN]
+        elif cfg.version_policy.WhichOneof("policy_choice") == "specific":
+            cfg.version_policy.CopyFrom(_latest_one())
+        return
+    if POLICY_BEFORE_PIN not in params:
+        own = cfg.version_policy if cfg.version_policy.WhichOneof("policy_choice") else _latest_one()
+        params[POLICY_BEFORE_PIN].string_value = text_format.MessageToString(own, as_one_line=True)
+    cfg.version_policy.CopyFrom(mc.ModelVersionPolicy(specific=mc.ModelVersionPolicy.Specific(versions=[int(target)])))
 
 
 def _ready(client, model: str) -> list[str]:
@@ -291,28 +375,70 @@ def choose_target(model: str, to: str | None, served: list[str], available: list
     return str(max(older))
 
 
-def _policy_selects(cfg, available: list[int]) -> list[str]:
-    """The versions a config's policy selects among ``available`` (what a server reading it serves)."""
-    which = cfg.version_policy.WhichOneof("policy_choice")
-    if which == "specific":
-        return [str(v) for v in cfg.version_policy.specific.versions if v in available]
-    if which == "all":
-        return [str(v) for v in available]
-    n = cfg.version_policy.latest.num_versions if which == "latest" else 1
-    return [str(v) for v in available[-n:]]
+def _selects(cfg, available) -> list[str]:
+    from tritonctl.config import policy_selects
+
+    return [str(v) for v in policy_selects(cfg, available)]
+
+
+def _wait_served(client, model: str, want, timeout_s: float, policy: str, hint: str = "",
+                 known_failures: frozenset = frozenset()) -> list[str]:
+    """Wait until the READY versions of ``model`` are ``want(index entries)``; those versions.
+
+    A wanted version Triton failed to load raises ``ModelLoadFailed`` with Triton's reason at once
+    (``known_failures``: entries that failed before the change, which a polling server has not
+    retried yet); an index that does not answer (a connection hiccup) is "not yet"; the time
+    running out raises ``ModelReadyTimeout`` (a ``NotReady``) naming what is served.
+    """
+    from tritonctl.process import NotReady, wait_until
+    from tritonctl.server.health import ModelLoadFailed, ModelReadyTimeout
+
+    last: list[str] = []
+
+    def settled():
+        try:
+            entries = [m for m in model_statuses(client) if m.name == model]
+        except ClientError:
+            return None
+        wanted = want(entries)
+        for m in entries:
+            if m.version in wanted and m.failed and m not in known_failures:
+                raise ModelLoadFailed(f"model '{model}' version {m.version} failed to load: {m.short_reason}", m)
+        last[:] = sorted((m.version for m in entries if m.ready), key=int)
+        return list(last) if last == wanted else None
+
+    try:
+        return wait_until(settled, timeout_s, what=f"model '{model}'", interval=0.2)
+    except NotReady as exc:
+        raise ModelReadyTimeout(f"model '{model}' serves version(s) {', '.join(last) or 'none'} {timeout_s:.0f}s "
+                                f"after the policy became '{policy}'{hint}; `tritonctl status` shows why") from exc
+
+
+def _undo(exc: BaseException, path: Path, old_text: str, policy: str) -> None:
+    """Put ``old_text`` back into ``path`` (atomically) after a failed switch, and say so in ``exc``."""
+    from tritonctl.repository import write_atomic
+
+    try:
+        write_atomic(path, old_text)
+        note = f"{path} is restored to the version policy it had (the pin to '{policy}' is undone)"
+    except OSError as err:
+        note = f"restoring {path} failed ({err}): it still pins '{policy}'"
+    if isinstance(exc, Exception) and exc.args and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}; {note}", *exc.args[1:])
 
 
 def pin(client, model: str, to: str | None = None, repository: Path | None = None,
         mode: str | None = None, timeout_s: float = 120.0) -> PinResult:
     """Serve ``to`` (a version, ``latest``, or by default the previous version) of ``model``.
 
-    ``repository``: the directory the server reads (its config.pbtxt is rewritten); ``mode``: the
-    server's model-control mode when known (the local server's pid file says), else found out.
-    ``client`` None: no server to tell (a repository a cluster reads after ``tritonctl push``): only
-    the directory is pinned.
+    ``repository``: the directory the server reads (its config.pbtxt is rewritten, and put back as
+    it was when the server does not apply it); ``mode``: the server's model-control mode when known
+    (the local server's pid file says), else found out. ``client`` None: no server to tell (a
+    repository a cluster reads after ``tritonctl push``): only the directory is pinned.
+    Raises ``ModelLoadFailed`` (Triton's reason) when a version the policy asks for fails to load,
+    ``ModelReadyTimeout`` when the server does not serve what the policy selects in ``timeout_s``.
     """
     from tritonctl import config as C
-    from tritonctl.config import read_config
     from tritonctl.repository import CONFIG, versions, write_atomic
 
     if client is None:
@@ -321,74 +447,74 @@ def pin(client, model: str, to: str | None = None, repository: Path | None = Non
         path = Path(repository) / model / CONFIG
         if not path.is_file():
             raise ClientError(f"{path} does not exist: is {model} a model of {repository}?")
-        cfg = read_config(path)
+        cfg = C.read_config(path)
         available = versions(Path(repository) / model)
-        was = _policy_selects(cfg, available)
+        was = _selects(cfg, available)
         target = choose_target(model, to, was, available)
-        cfg.version_policy.CopyFrom(_policy_message(target))
+        apply_target(cfg, target)
         write_atomic(path, C.to_text(cfg))
-        return PinResult(model, policy_text(cfg), _policy_selects(cfg, available), was, path, "file")
+        return PinResult(model, policy_text(cfg), _selects(cfg, available), was, path, "file")
 
-    was = _ready(client, model)
+    before = [m for m in model_statuses(client) if m.name == model]
+    was = sorted((m.version for m in before if m.ready), key=int)
     available = versions(Path(repository) / model) if repository is not None else sorted(
-        {int(m.version) for m in model_statuses(client) if m.name == model and m.version.isdigit()})
+        {int(m.version) for m in before if m.version.isdigit()})
     # without the directory, the versions the server has listed (an explicit-mode server lists only
     # those it was asked to load: a version on disk it never loaded is unknown, and not guessed)
     target = choose_target(model, to, was, available,
                            "the repository holds" if repository is not None else "the server lists")
-    written, how = None, ""
     if repository is not None:
         path = Path(repository) / model / CONFIG
         if not path.is_file():
             raise ClientError(f"{path} does not exist: is {repository} the repository this server reads?")
-        cfg = read_config(path)
-        cfg.version_policy.CopyFrom(_policy_message(target))
+        old_text = path.read_text()
+        cfg = C.parse(old_text, str(path))
+        apply_target(cfg, target)
+        policy = policy_text(cfg)
         write_atomic(path, C.to_text(cfg))  # whole or not at all: a polling server never reads half a file
-        written = path
-        if mode == "none":
-            raise ClientError(f"wrote version policy '{policy_text(cfg)}' to {path}, but the server runs in "
+        if mode == "none":  # not a failure: the pin is meant for the next start
+            raise ClientError(f"wrote version policy '{policy}' to {path}, but the server runs in "
                               "model-control mode none and reads it only when it starts: restart it "
                               "(`tritonctl stop` and serve again; on a cluster `kubectl rollout restart deployment/RELEASE`)")
-        if mode != "poll":
-            try:
-                tc.load_model(client, model)  # explicit mode: the load reads the new config.pbtxt
-                how = "load"
-            except ClientError as exc:
-                if "not allowed" not in str(exc):
-                    raise
-                how = "poll"  # Triton refuses loads unless in explicit mode: a polling server picks the file up
-        else:
-            how = "poll"
-    else:
-        if mode in ("none", "poll"):
-            raise ClientError(f"the server runs in model-control mode {mode}: it takes versions from its repository; "
-                              "give the directory it reads (--repository DIR), or pin the directory you push from "
-                              "and `tritonctl push` it")
-        served = tc.get_config_message(client, model)
-        served.version_policy.CopyFrom(_policy_message(target))
         try:
-            tc.load_model(client, model, config=served)
-        except ClientError as exc:
-            if "not allowed" in str(exc):
-                raise ClientError(f"the server refuses loads (model-control mode poll or none): it takes versions "
-                                  f"from its repository; pin that with --repository DIR (and `tritonctl push` it "
-                                  f"when the server reads a bucket)") from exc
-            raise
-        how = "load with config"
-    policy = policy_text({"version_policy": {LATEST: {"num_versions": 1}}} if target == LATEST
-                         else {"version_policy": {"specific": {"versions": [target]}}})
-    # what the server should serve once it applied the policy (latest without a directory: whatever the
-    # load made ready; Triton answers a load once it is done, so there is nothing more to wait for)
-    want = [target] if target != LATEST else [str(max(available))] if repository is not None and available else None
-    deadline = time.monotonic() + timeout_s
-    while True:
-        served_now = _ready(client, model)
-        if (want is None and served_now) or served_now == want:
-            return PinResult(model, policy, served_now, was, written, how)
-        if time.monotonic() > deadline:
+            how = "poll"
+            if mode != "poll":
+                try:
+                    tc.load_model(client, model)  # explicit mode: the load reads the new config.pbtxt
+                    how = "load"
+                except ClientError as exc:
+                    if "not allowed" not in str(exc):
+                        raise
+                    # Triton refuses loads unless in explicit mode: a polling server picks the file up
             hint = (" (a polling server rereads its repository every poll interval: `serve --poll-secs`, the "
                     "chart's server.pollSeconds, raise --timeout above it; in model-control mode none it needs a "
                     "restart)" if how == "poll" else "")
-            raise ClientError(f"model '{model}' serves version(s) {', '.join(served_now) or 'none'} "
-                              f"{timeout_s:.0f}s after the policy became '{policy}'{hint}; `tritonctl status` shows why")
-        time.sleep(0.2)
+            want = _selects(cfg, available)
+            served = _wait_served(client, model, lambda entries: want, timeout_s, policy, hint,
+                                  frozenset(m for m in before if m.failed) if how == "poll" else frozenset())
+        except BaseException as exc:  # noqa: BLE001 - refused, failed, timed out, interrupted: no pin left behind
+            _undo(exc, path, old_text, policy)
+            raise
+        return PinResult(model, policy, served, was, path, how)
+
+    if mode in ("none", "poll"):
+        raise ClientError(f"the server runs in model-control mode {mode}: it takes versions from its repository; "
+                          "give the directory it reads (--repository DIR), or pin the directory you push from "
+                          "and `tritonctl push` it")
+    cfg = tc.get_config_message(client, model)
+    apply_target(cfg, target)
+    policy = policy_text(cfg)
+    try:
+        tc.load_model(client, model, config=cfg)
+    except ClientError as exc:
+        if "not allowed" in str(exc):
+            raise ClientError(f"the server refuses loads (model-control mode poll or none): it takes versions "
+                              f"from its repository; pin that with --repository DIR (and `tritonctl push` it "
+                              f"when the server reads a bucket)") from exc
+        raise
+
+    def want(entries):  # what the policy selects among the versions the server lists now
+        return _selects(cfg, [int(m.version) for m in entries if m.version.isdigit()])
+
+    served = _wait_served(client, model, want, timeout_s, policy)
+    return PinResult(model, policy, served, was, None, "load with config")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from tritonctl.commands.status import add_key_arguments
 from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
 
 HELP = "roll a model back to its previous version (or --to VERSION, or --to latest to roll forward) on a running server in poll or explicit mode"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from tritonctl.deployed import add_key_arguments
+
     p.add_argument("model", help="model name (as in the repository)")
     p.add_argument(
         "url", nargs="?", default=None,
@@ -39,23 +40,15 @@ def run(args) -> int:
     from pathlib import Path
 
     from tritonctl import deployed
-    from tritonctl.commands.status import connect, locate
-    from tritonctl.server.launcher import read_pidfile
 
-    url, repo = locate(args.url, args.protocol, args.state_dir, args.repository)
-    record = read_pidfile(Path(args.state_dir)) or {}
-    mode = record.get("model_control_mode") if args.url is None else None
-    if args.no_server:
-        if args.repository is None:
-            from tritonctl.errors import ClientError
-
-            raise ClientError("--no-server pins a repository directory: give it with --repository DIR")
-        result = deployed.pin(None, args.model, args.to, Path(args.repository))
+    url, repo, mode = deployed.locate(args.url, args.protocol, args.state_dir, args.repository)
+    if args.no_server:  # deployed.pin refuses it without --repository
+        result = deployed.pin(None, args.model, args.to, Path(args.repository) if args.repository else None)
         print(f"{result.model}: {result.written} now selects version {', '.join(result.served)} (was "
               f"{', '.join(result.was) or 'none'}; policy '{result.policy}'); publish it (`tritonctl push`), then a "
               "polling server picks it up, a server in mode none at its restart")
         return 0
-    client = connect(url, args.protocol, args)
+    client = deployed.connect(url, args.protocol, args)
     try:
         result = deployed.pin(client, args.model, args.to, repo, mode=mode, timeout_s=args.timeout)
     except Exception as exc:  # noqa: BLE001 - a refused key gets its fix named, the rest goes on as it was

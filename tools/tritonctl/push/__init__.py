@@ -298,24 +298,12 @@ def _pinned_config(raw: bytes, live: set[int], new: set[int], where: str = "conf
     from tritonctl import config
 
     cfg = config.parse(raw.decode(), where)
-    now, after = _selected(cfg, live), _selected(cfg, live | new)
+    now, after = set(config.policy_selects(cfg, live)), set(config.policy_selects(cfg, live | new))
     if now == after or not now:
         return None, []
     cfg.version_policy.Clear()
     cfg.version_policy.specific.versions.extend(sorted(now))
     return text_format.MessageToString(cfg), sorted(now)
-
-
-def _selected(cfg, versions: set[int]) -> set[int]:
-    """The versions Triton loads under cfg's version_policy (default: latest 1)."""
-    policy = cfg.version_policy
-    kind = policy.WhichOneof("policy_choice")
-    if kind == "all":
-        return set(versions)
-    if kind == "specific":
-        return set(policy.specific.versions) & set(versions)
-    n = policy.latest.num_versions if kind == "latest" else 1
-    return set(sorted(versions)[-n:]) if n else set()
 
 
 # ------------------------------------------------------------------------------------------------
