@@ -86,9 +86,10 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
     assert "client" in ran and (tmp_path / "model_repository" / "scorer" / "2").is_dir()
     rollbacks = [v for k, v in ran.items() if k.startswith("tritonctl rollback")]
     assert len(rollbacks) == 2, ran.keys()
-    # the polling server may or may not have loaded version 2 when the build returned: `was` is 1 or 1, 2
-    assert re.search(r"scorer: serving version 2 \(was 1(, 2)?\)", rollbacks[0]), rollbacks[0]
-    assert "scorer: serving version 1 (was 2)" in rollbacks[1], rollbacks[1]
+    # --to latest: the model's own policy (latest: 2) again; the polling server may or may not have
+    # loaded version 2 when the build returned, so `was` is 1 or 1, 2
+    assert re.search(r"scorer: serving version 1, 2 \(was 1(, 2)?\)", rollbacks[0]), rollbacks[0]
+    assert "scorer: serving version 1 (was 1, 2)" in rollbacks[1], rollbacks[1]
     assert "scorer" in out and (tmp_path / "published" / "scorer" / "config.pbtxt").is_file()
 
     # the helm lines, without a cluster: the walkthrough's values through Helm's engine
