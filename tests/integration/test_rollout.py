@@ -139,3 +139,54 @@ def test_rollback_names_what_is_missing_when_there_is_no_older_version(tmp_path)
         assert res.returncode == 1 and "model 'live' has no version 3 (the repository holds 1)" in res.stderr, res.stderr
     finally:
         stop_server(served)
+
+
+@pytest.mark.parametrize("mode", ["poll", "explicit"])
+def test_rollback_to_a_version_that_cannot_load_fails_at_once_with_tritons_reason_and_leaves_no_pin(tmp_path, mode):
+    repo = tmp_path / "repo"
+    export_onnx(Linear(0), (torch.randn(2, 10),), repo / "live" / "1" / "model.onnx", ["x"], ["y"])
+    (repo / "live" / "2").mkdir()
+    (repo / "live" / "2" / "model.onnx").write_bytes(b"not an onnx file")  # Triton cannot load it
+    cfg = linear_config("live", "onnxruntime_onnx")
+    cfg.version_policy.specific.versions.append(1)
+    write_config(repo / "live", cfg)
+    before = (repo / "live" / "config.pbtxt").read_text()
+    extra = ["--poll-secs", "1"] if mode == "poll" else ["--model", "live"]
+    served = start_server(repo, tmp_path, "--model-control-mode", mode, *extra)
+    try:
+        start = time.monotonic()
+        res = run_tritonctl("rollback", "live", served.grpc_url, "--to", "2", "--repository", str(repo), "--timeout", "120")
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert time.monotonic() - start < 60, "waited for the timeout instead of failing at the load"
+        assert "version 2" in res.stderr and "load" in res.stderr and "onnx" in res.stderr.lower(), res.stderr
+        assert "is restored" in res.stderr, res.stderr
+        assert (repo / "live" / "config.pbtxt").read_text() == before
+        with tc.closing(tc.make_client(served.grpc_url, "grpc")) as c:
+            assert np.allclose(tc.infer(c, "live", {"x": X})["y"], WANT["v1"], atol=1e-5)  # version 1 still serves
+    finally:
+        stop_server(served)
+
+
+@pytest.mark.parametrize("with_repository", [True, False], ids=["repository", "url-only"])
+def test_roll_forward_brings_back_the_models_own_policy(tmp_path, with_repository):
+    """A model on `latest: 2` (the README walkthrough's) serves 1 and 2; rolled back it serves 1;
+    `--to latest` serves 1 and 2 again, not `latest 1`."""
+    repo = tmp_path / "repo"
+    export_onnx(Linear(0), (torch.randn(2, 10),), repo / "live" / "1" / "model.onnx", ["x"], ["y"])
+    export_onnx(Linear(7, scale=2.0), (torch.randn(2, 10),), repo / "live" / "2" / "model.onnx", ["x"], ["y"])
+    cfg = linear_config("live", "onnxruntime_onnx")
+    cfg.version_policy.latest.num_versions = 2
+    write_config(repo / "live", cfg)
+    served = start_server(repo, tmp_path, "--model-control-mode", "explicit", "--model", "live")
+    where = ["--repository", str(repo)] if with_repository else []
+    try:
+        out = _rollback(served.grpc_url, *where)
+        assert "live: serving version 1 (was 1, 2); version policy 'specific 1'" in out, out
+        out = _rollback(served.grpc_url, "--to", "latest", *where)
+        assert "live: serving version 1, 2 (was 1); version policy 'latest 2'" in out, out
+        if with_repository:
+            from tritonctl.config import read_config
+
+            assert read_config(repo / "live" / "config.pbtxt").version_policy.latest.num_versions == 2
+    finally:
+        stop_server(served)

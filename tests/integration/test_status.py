@@ -107,6 +107,14 @@ def test_status_without_a_url_finds_the_local_server_and_its_repository(served):
     assert "idle: the repository holds version(s) 1 the server does not serve" in out
 
 
+def test_status_without_a_repository_shows_the_policy_of_a_model_it_does_not_serve_as_unknown(served, tmp_path):
+    """The server lists `idle` (explicit mode, never loaded) but gives no config for it: no guess."""
+    report = json.loads(_status(served.grpc_url, "--json", "--state-dir", str(tmp_path)).stdout)
+    models = {m["name"]: m for m in report["models"]}
+    assert models["idle"]["served"] == [] and models["idle"]["policy"] == "unknown", models["idle"]
+    assert models["lin"]["policy"] == "latest 1"  # served: the server's own config says
+
+
 def test_status_of_a_server_that_is_not_there_names_the_address_and_the_fix(served, tmp_path):
     from serverkit import free_port
 
