@@ -275,6 +275,15 @@ def test_a_bad_calibration_file_fails_the_build_before_anything_is_published(tmp
     assert not (tmp_path / "repo").exists()
 
 
+def test_a_dry_run_names_a_missing_calibration_file_instead_of_planning_a_variant_that_will_fail(tmp_path):
+    model = dict(LINEAR, source="{pkg}.nets:linear", precision={"calibration": "missing.npz",
+                                                                "variants": [{"type": "int8_static"}]})
+    path, _ = make_project(tmp_path, [model])
+    with pytest.raises(SpecError, match=r"precision.calibration .*missing.npz does not exist"):
+        build.build(spec_mod.load(path), dry_run=True)
+    assert not (tmp_path / "repo").exists()
+
+
 def test_a_model_without_a_batch_dim_is_calibrated_and_graded_one_sample_at_a_time(tmp_path):
     model = dict(LINEAR, source="{pkg}.nets:linear", max_batch_size=0, formats=["onnx"],
                  precision={"samples": 32, "variants": [{"type": "int8_static", "gate": {"cosine": 0.99}}]})

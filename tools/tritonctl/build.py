@@ -104,9 +104,14 @@ def variant_fingerprint(base: str, m: ModelSpec, v: PrecisionVariant, spec: Spec
     h = hashlib.sha256(base.encode())
     h.update(json.dumps({"variant": v.model_dump(mode="json"), "samples": m.precision.samples,
                          "batch": calibration.BATCH}, sort_keys=True).encode())
-    for f in (m.precision.calibration, m.precision.evaluation):
-        path = spec.resolve(f) if f is not None else None
-        h.update(path.read_bytes() if path is not None and path.is_file() else b"<none>")
+    for field, f in (("calibration", m.precision.calibration), ("evaluation", m.precision.evaluation)):
+        if f is None:
+            h.update(b"<none>")
+            continue
+        path = spec.resolve(f)
+        if not path.is_file():  # planning (a dry run too) names it, as the build would, before anything runs
+            calibration.load(path, m, field)
+        h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
