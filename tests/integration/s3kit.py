@@ -9,6 +9,7 @@ with moto) is the tests' independent observer of what is in a bucket.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,3 +112,19 @@ def start_s3(workdir: Path, timeout: float = 60) -> S3Server:
 
 def stop_s3(server: S3Server) -> None:
     stop_child(server.proc, timeout=10)
+
+
+@contextlib.contextmanager
+def aws_env(server: S3Server):
+    """The process environment with only ``server``'s AWS_* variables (tritonctl push/serve and the
+    tritonserver they start read these), restored on the way out."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update({k: v for k, v in server.env().items() if k.startswith("AWS_")})
+    try:
+        yield server
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)

@@ -4,7 +4,6 @@ and the Python pipeline served by a Python environment that has no Pillow."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from s3kit import start_s3, stop_s3  # noqa: E402
+from s3kit import aws_env, start_s3, stop_s3  # noqa: E402
 from serverkit import ROOT, SteadyLoad, run_tritonctl, start_server, stop_server  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,16 +29,10 @@ SAMPLES = sorted((ROOT / "examples" / "digits_samples").glob("*_label*.png"))
 def s3(tmp_path_factory):
     server = start_s3(tmp_path_factory.mktemp("moto"))
     server.client().create_bucket(Bucket=BUCKET)
-    mp = pytest.MonkeyPatch()
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        mp.delenv(key)
-    for key, value in server.env().items():
-        if key.startswith("AWS_"):
-            mp.setenv(key, value)  # tritonctl push/serve and the tritonserver they start read these
     try:
-        yield server
+        with aws_env(server):
+            yield server
     finally:
-        mp.undo()
         stop_s3(server)
 
 

@@ -54,6 +54,12 @@ class Traffic:
     def total(self) -> int:
         return sum(self.seen.values())
 
+    def close(self) -> None:
+        """Stop both clients and wait for them (a request in flight finishes first)."""
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
     def wait_for(self, key: str, n: int, timeout: float = 120) -> None:
         """Wait until ``n`` more answers of version ``key`` came back."""
         start, deadline = self.seen[key], time.monotonic() + timeout
@@ -118,9 +124,7 @@ def test_roll_forward_back_and_forward_again_under_load_without_a_failed_request
         assert "live: serving version 2 (was 1); version policy 'latest 1'" in out, out
         traffic.only("v2")
     finally:
-        traffic.stop.set()
-        for t in traffic.threads:
-            t.join(30)
+        traffic.close()
         stop_server(served)
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.seen["other"] == 0 and traffic.total() > 100, traffic.seen

@@ -4,12 +4,11 @@ publishes it, and the server moves back to version 1 and forward to 2 under load
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 from fixture_repo import Linear, export_onnx, linear_config, write_config
-from s3kit import start_s3, stop_s3
+from s3kit import aws_env, start_s3, stop_s3
 from serverkit import run_tritonctl, start_server, stop_server
 from test_rollout import Traffic
 
@@ -22,16 +21,10 @@ BUCKET = "rollout"
 def s3(tmp_path):
     server = start_s3(tmp_path / "moto")
     server.client().create_bucket(Bucket=BUCKET)
-    mp = pytest.MonkeyPatch()
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        mp.delenv(key)
-    for key, value in server.env().items():
-        if key.startswith("AWS_"):
-            mp.setenv(key, value)  # tritonctl push/serve and the tritonserver they start read these
     try:
-        yield server
+        with aws_env(server):
+            yield server
     finally:
-        mp.undo()
         stop_s3(server)
 
 
@@ -63,9 +56,7 @@ def test_pin_and_push_rolls_a_polling_bucket_server_back_and_forward_without_a_f
         _ok("push", str(repo), url)
         traffic.only("v2")
     finally:
-        traffic.stop.set()
-        for t in traffic.threads:
-            t.join(30)
+        traffic.close()
         stop_server(served)
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.seen["other"] == 0, traffic.seen

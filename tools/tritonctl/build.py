@@ -194,19 +194,22 @@ def _export_model(m: ModelSpec, items: list[PlanItem], spec: Spec, staging: repo
     metrics = getattr(module, "metrics", None) or {}
     for item in items:
         rep = reports.get(item.fmt)
-        item.record = {
-            "fingerprint": item.fingerprint,
-            BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
-            "model": m.name,
-            "format": item.fmt,
-            "version": item.version,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "tritonctl": __version__,
-            "torch": _torch_version(),
-            "parity": rep.to_dict() if rep else None,
-            "metrics": metrics,
-        }
+        item.record = {**_record(m, item), "torch": _torch_version(),
+                       "parity": rep.to_dict() if rep else None, "metrics": metrics}
         (paths[item.fmt].parent / repository.BUILD_RECORD).write_text(json.dumps(item.record, indent=2) + "\n")
+
+
+def _record(m: ModelSpec, item: PlanItem) -> dict:
+    """What every build.json records about the version it describes."""
+    return {
+        "fingerprint": item.fingerprint,
+        BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
+        "model": m.name,
+        "format": item.fmt,
+        "version": item.version,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tritonctl": __version__,
+    }
 
 
 def _stage_variants(m: ModelSpec, items: list[PlanItem], base: list[PlanItem], spec: Spec, repo: Path,
@@ -225,13 +228,7 @@ def _stage_variants(m: ModelSpec, items: list[PlanItem], base: list[PlanItem], s
     records = build_variants(m, [(i.variant, paths[i.variant.suffix]) for i in items], fp32, spec, progress)
     for item in items:
         item.record = {
-            "fingerprint": item.fingerprint,
-            BATCH_FREE_FINGERPRINT: item.batch_free_fingerprint,
-            "model": m.name,
-            "format": item.fmt,
-            "version": item.version,
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "tritonctl": __version__,
+            **_record(m, item),
             "parity": None,  # the gate below replaces it: a variant is graded against the FP32 ONNX model
             "precision": records[item.variant.suffix],
         }
