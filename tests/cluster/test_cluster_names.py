@@ -52,10 +52,13 @@ def test_every_selector_and_pod_regex_matches_the_names_the_api_server_gave(kube
             return [o for o in objects if o["kind"] == kind]
 
         # the Services' selectors reach the pods: the EndpointSlice controller lists both
+        # (the controller adds a pod some time after it turns Ready: wait for its slices to catch up)
         for svc in by_kind("Service"):
-            slices = kube.items("endpointslices", namespace, f"kubernetes.io/service-name={svc['metadata']['name']}")
-            targets = sorted(e["targetRef"]["name"] for s in slices for e in (s.get("endpoints") or []))
-            assert targets == names, (svc["metadata"]["name"], targets)
+            def targets(svc=svc):
+                slices = kube.items("endpointslices", namespace, f"kubernetes.io/service-name={svc['metadata']['name']}")
+                return sorted(e["targetRef"]["name"] for s in slices for e in (s.get("endpoints") or []))
+            kube.wait_for(f"{svc['metadata']['name']}'s EndpointSlices to list {names}", lambda: targets() == names,
+                          timeout=30)
         # the disruption controller counts both pods under the budget
         pdb = by_kind("PodDisruptionBudget")[0]
         live = kube.wait_for("the PDB's status", lambda: kube.get("pdb", pdb["metadata"]["name"], namespace)
