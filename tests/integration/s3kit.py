@@ -128,3 +128,16 @@ def aws_env(server: S3Server):
         for key in [k for k in os.environ if k.startswith("AWS_")]:
             del os.environ[key]
         os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def s3_with_bucket(workdir: Path, bucket: str):
+    """A moto S3 server holding the empty ``bucket``, with the process environment pointing at it
+    (``aws_env``); stopped on the way out."""
+    server = start_s3(workdir)
+    try:
+        server.client().create_bucket(Bucket=bucket)
+        with aws_env(server):
+            yield server
+    finally:
+        stop_s3(server)

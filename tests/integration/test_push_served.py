@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from s3kit import aws_env, start_s3, stop_s3  # noqa: E402
+from s3kit import s3_with_bucket  # noqa: E402
 from serverkit import ROOT, SteadyLoad, run_tritonctl, start_server, stop_server  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,13 +27,8 @@ SAMPLES = sorted((ROOT / "examples" / "digits_samples").glob("*_label*.png"))
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    server = start_s3(tmp_path_factory.mktemp("moto"))
-    server.client().create_bucket(Bucket=BUCKET)
-    try:
-        with aws_env(server):
-            yield server
-    finally:
-        stop_s3(server)
+    with s3_with_bucket(tmp_path_factory.mktemp("moto"), BUCKET) as server:
+        yield server
 
 
 def label_of(path: Path) -> str:

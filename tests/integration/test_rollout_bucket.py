@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 from fixture_repo import Linear, export_onnx, linear_config, write_config
-from s3kit import aws_env, start_s3, stop_s3
+from s3kit import s3_with_bucket
 from serverkit import run_tritonctl, start_server, stop_server
 from test_rollout import Traffic
 
@@ -19,13 +19,8 @@ BUCKET = "rollout"
 
 @pytest.fixture
 def s3(tmp_path):
-    server = start_s3(tmp_path / "moto")
-    server.client().create_bucket(Bucket=BUCKET)
-    try:
-        with aws_env(server):
-            yield server
-    finally:
-        stop_s3(server)
+    with s3_with_bucket(tmp_path / "moto", BUCKET) as server:
+        yield server
 
 
 def _ok(*args):
