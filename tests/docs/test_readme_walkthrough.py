@@ -20,24 +20,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from readme_blocks import walkthrough_blocks
 from tritonctl.endpoints import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADING = "## Five minutes with your own model"
 sys.path.insert(0, str(ROOT / "tools" / "chart"))
 
 
-def walkthrough_blocks(readme: str) -> list[tuple[str, str]]:
-    """(language, code) of every fenced block between HEADING and the next level-2 heading."""
-    section = readme.split(HEADING, 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^```(\w+)\n(.*?)^```", section, re.S | re.M)
-
-
 def test_the_walkthrough_extractor_sees_every_step():
-    kinds = [(lang, code.splitlines()[0]) for lang, code in walkthrough_blocks((ROOT / "README.md").read_text())]
+    kinds = [(lang, code.splitlines()[0]) for lang, code in walkthrough_blocks()]
     assert ("python", "# file: mymodel.py") in kinds and ("yaml", "# file: models.yaml") in kinds
     assert ("yaml", "# file: my-values.yaml") in kinds
-    commands = "\n".join(code for lang, code in walkthrough_blocks((ROOT / "README.md").read_text()) if lang == "bash")
+    commands = "\n".join(code for lang, code in walkthrough_blocks() if lang == "bash")
     for step in ("tritonctl build", "tritonctl check", "tritonctl serve", "tritonctl status", "tritonctl rollback",
                  "tritonctl push", "helm install"):
         assert step in commands, step
@@ -64,7 +58,7 @@ def test_readme_walkthrough_runs_as_written(tmp_path):
         ran[line] = res.stdout
 
     try:
-        for lang, code in walkthrough_blocks((ROOT / "README.md").read_text()):
+        for lang, code in walkthrough_blocks():
             first = code.splitlines()[0]
             if first.startswith("# file: "):
                 (tmp_path / first[len("# file: "):].strip()).write_text(code)
