@@ -305,3 +305,15 @@ def test_a_fresh_import_drops_only_the_modules_the_project_itself_provides():
     sources._forget_project_modules(root)
     dropped = before - set(sys.modules)
     assert dropped and all(n == "examples" or n.startswith("examples.") for n in dropped), sorted(dropped)[:5]
+
+
+def test_planning_reads_each_source_file_once_for_all_the_formats_of_a_model(project, monkeypatch):
+    """A checkpoint can be gigabytes: a model published as ONNX and TorchScript hashes it in one read."""
+    path, _ = project
+    spec = load(path)
+    reads: list[str] = []
+    real = type(path).read_bytes
+    monkeypatch.setattr(type(path), "read_bytes", lambda self: reads.append(self.name) or real(self))
+    items = build.plan(spec, spec.resolve(spec.repository))
+    assert [i.name for i in items] == ["lin", "lin_torchscript"]
+    assert reads and len(reads) == len(set(reads)), reads

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -71,29 +72,31 @@ def artifact_depends_on_max_batch_size(m: ModelSpec, fmt: str | None) -> bool:
     return fmt == "tensorrt" or (fmt == "onnx" and m.kind == "pytorch" and m.onnx.exporter == "dynamo")
 
 
-def fingerprints(m: ModelSpec, fmt: str | None, spec: Spec) -> tuple[str, str]:
-    """The content hashes of what a version's artifact is built from: (exact, batch-free). The
-    batch-free one hashes only whether the model batches (max_batch_size 0 or not), not how large
-    its batches are. The source files (checkpoints can be large) are read once for both."""
+def fingerprints(m: ModelSpec, formats: list[str | None], spec: Spec) -> dict[str | None, tuple[str, str]]:
+    """The content hashes of what each format's artifact is built from: format -> (exact, batch-free).
+    The batch-free one hashes only whether the model batches (max_batch_size 0 or not), not how large
+    its batches are. The source files (checkpoints can be large) are read once for every format and
+    both hashes: each file's bytes go to all the hashes at once."""
     from tritonctl.sources import source_files
 
     fields = m.model_dump(mode="json", include=set(ARTIFACT_FIELDS), by_alias=True)
     if not fields.get("requirements"):
         fields.pop("requirements", None)  # models without requirements keep the hash they had before the field
     batch_free = dict(fields, max_batch_size=min(fields["max_batch_size"], 1))
-    hashes = [hashlib.sha256(), hashlib.sha256()]
-    for h, f in zip(hashes, (fields, batch_free)):
-        h.update(json.dumps({"fields": f, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
+    hashes = {fmt: (hashlib.sha256(), hashlib.sha256()) for fmt in formats}
+    for fmt, pair in hashes.items():
+        for h, f in zip(pair, (fields, batch_free)):
+            h.update(json.dumps({"fields": f, "format": fmt, "torch": _torch_version()}, sort_keys=True).encode())
+    every = [h for pair in hashes.values() for h in pair]
     for f in source_files(m, spec):
         try:
             data = f.read_bytes()
         except FileNotFoundError:
             data = b"<missing>"
-        for h in hashes:
+        for h in every:
             h.update(f.name.encode())
             h.update(data)
-    exact, free = (h.hexdigest()[:16] for h in hashes)
-    return exact, free
+    return {fmt: (exact.hexdigest()[:16], free.hexdigest()[:16]) for fmt, (exact, free) in hashes.items()}
 
 
 def variant_fingerprint(base: str, m: ModelSpec, v: PrecisionVariant, spec: Spec) -> str:
@@ -119,15 +122,18 @@ def plan(spec: Spec, repo: Path) -> list[PlanItem]:
     from tritonctl.config import variant_config
 
     items = []
-    for m, fmt in config.published_models(spec):
-        name = m.served_name(fmt) if fmt else m.name
-        fp, fp_any_batch = fingerprints(m, fmt, spec)
+    for m, pairs in itertools.groupby(config.published_models(spec), key=lambda pair: pair[0]):
+        formats = [fmt for _, fmt in pairs]
+        by_format = fingerprints(m, formats, spec)  # the model's source files read once for all its formats
         _extra_files(m, spec)  # a missing labels file fails the build before anything is exported
-        items.append(_plan_item(repo, m, fmt, name, fp, fp_any_batch, config.model_config(m, fmt)))
-        if fmt == "onnx":  # each variant is its own published model, built from this ONNX file
-            for v in m.variants:
-                items.append(_plan_item(repo, m, fmt, m.variant_name(v), variant_fingerprint(fp, m, v, spec),
-                                        variant_fingerprint(fp_any_batch, m, v, spec), variant_config(m, v), v))
+        for fmt in formats:
+            fp, fp_any_batch = by_format[fmt]
+            name = m.served_name(fmt) if fmt else m.name
+            items.append(_plan_item(repo, m, fmt, name, fp, fp_any_batch, config.model_config(m, fmt)))
+            if fmt == "onnx":  # each variant is its own published model, built from this ONNX file
+                for v in m.variants:
+                    items.append(_plan_item(repo, m, fmt, m.variant_name(v), variant_fingerprint(fp, m, v, spec),
+                                            variant_fingerprint(fp_any_batch, m, v, spec), variant_config(m, v), v))
     return items
 
 
