@@ -12,6 +12,9 @@ unchanged in a plain Locust image.
 
 Run it::
 
+    # every option, Locust's and ours (`locust -f loadtest/locustfile.py --help` shows Locust's
+    # only: Locust prints its help before it imports a locustfile, locustio/locust#2917)
+    python loadtest/locustfile.py --help
     # the UI (http://localhost:8089), against the local server
     locust -f loadtest/locustfile.py --host http://localhost:8000 ModelGrpcUser ModelHttpUser
     # headless, with thresholds and reports (exit status 1 when a threshold breaks)
@@ -68,3 +71,18 @@ class DigitsPipelineHttpUser(TritonHttpUser):
     """The digits_pipeline ensemble over HTTP: real PNG digits from --samples."""
 
     model = "digits_pipeline"
+
+
+if __name__ == "__main__":
+    # `python locustfile.py ARGS` is `locust -f locustfile.py ARGS`, with one difference: the modules
+    # above have already registered our options when Locust builds its parser, so --help lists them
+    # (`locust --help` never imports the locustfile). Locust imports this file again under its own
+    # name; the options' modules are imported once, so nothing registers twice.
+    import sys
+
+    from locust.main import main
+
+    if not {"-f", "--locustfile"} & set(sys.argv[1:]) and not any(a.startswith("--locustfile=") for a in sys.argv[1:]):
+        sys.argv[1:1] = ["-f", __file__]
+    sys.argv[0] = "locust"
+    main()
