@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tritonctl.server.batching import Batcher, ConfigError, ModelInfo
+from tritonctl.backends.runtime import Batcher, ConfigError, ModelInfo
 
 ROOT = Path(__file__).resolve().parents[2]
 

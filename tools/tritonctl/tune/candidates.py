@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from tritonctl.backends.runtime import ONNXRUNTIME_INTRA_OP_THREADS, PYTORCH_INTRA_OP_THREADS
 from tritonctl.errors import TritonctlError
-from tritonctl.server.batching import ONNXRUNTIME_INTRA_OP_THREADS, PYTORCH_INTRA_OP_THREADS
 
 FORMATS = ("onnx", "torchscript")
 #: the config parameter each format's CPU backend reads its intra-op thread count from

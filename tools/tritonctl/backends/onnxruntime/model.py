@@ -11,7 +11,7 @@ What it does like the native backend:
   * honours the parameters ``intra_op_thread_count`` / ``inter_op_thread_count`` (default: the
     machine's cores divided by the instance count, and 1) and ``allow_spinning`` (default 0:
     idle intra-op threads sleep instead of spinning on cores the server and clients share);
-  * runs a dynamic batch as ONE session call; a bad request fails alone (see batching.py).
+  * runs a dynamic batch as ONE session call; a bad request fails alone (see backends/runtime.py).
 
 `tritonctl.server.distribution.server_env` puts the tritonctl package on the stub's PYTHONPATH.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from tritonctl.server.batching import (
+from tritonctl.backends.runtime import (
     ONNXRUNTIME_INTRA_OP_THREADS,
     Batcher,
     ConfigError,

@@ -13,7 +13,7 @@ What it does like the native backend:
     frontends and the clients - measured on 2 cores, digits 238 -> 1436 samples/s and ResNet-18
     3.6 -> 12 samples/s with 1 thread instead of 2; scale across cores with instances, see
     benchmarks/NOTES.md) and ``ENABLE_INFERENCE_MODE`` (default true);
-  * runs a dynamic batch as ONE forward() call; a bad request fails alone (see batching.py).
+  * runs a dynamic batch as ONE forward() call; a bad request fails alone (see backends/runtime.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from tritonctl.backends.runtime import PYTORCH_INTRA_OP_THREADS, Batcher, ConfigError, ModelInfo, model_file
 from tritonctl.naming import check_torchscript_inputs, check_torchscript_outputs, index_of
-from tritonctl.server.batching import PYTORCH_INTRA_OP_THREADS, Batcher, ConfigError, ModelInfo, model_file
 
 
 def forward_arguments(module) -> tuple[list[str], int]:

@@ -38,7 +38,9 @@ class ConfigError(Exception):
 
 
 @dataclass
-class TensorSpec:
+class ConfigTensor:
+    """One input or output as the model config declares it (not models.yaml's ``spec.TensorSpec``)."""
+
     name: str
     data_type: str
     dims: list[int]
@@ -55,8 +57,8 @@ class ModelInfo:
 
     name: str
     max_batch_size: int
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
+    inputs: list[ConfigTensor]
+    outputs: list[ConfigTensor]
     parameters: dict[str, str] = field(default_factory=dict)
     default_model_filename: str = ""
     instance_count: int = 1
@@ -69,7 +71,7 @@ class ModelInfo:
     def from_config(cls, cfg: dict[str, Any]) -> "ModelInfo":
         def specs(items):
             return [
-                TensorSpec(
+                ConfigTensor(
                     name=t["name"],
                     data_type=t.get("data_type", "TYPE_INVALID"),
                     dims=[int(d) for d in t.get("dims", [])],
@@ -94,7 +96,7 @@ class ModelInfo:
     def batching(self) -> bool:
         return self.max_batch_size > 0
 
-    def full_shape(self, spec: TensorSpec) -> list[int]:
+    def full_shape(self, spec: ConfigTensor) -> list[int]:
         """The shape a request tensor has: batch dimension (-1) first when batching is on."""
         return ([-1] if self.batching else []) + list(spec.dims)
 
