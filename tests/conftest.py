@@ -3,6 +3,7 @@ example repository is built once per session for every suite that serves it."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,21 @@ def example_build(tmp_path_factory) -> Path:
     if res.returncode != 0:
         pytest.fail(f"tritonctl build failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     return repo
+
+
+#: the digits pipeline: the ensemble and the three models it calls (quick to load)
+DIGITS_PIPELINE = ("digits", "digits_preprocess", "digits_postprocess", "digits_pipeline")
+
+
+@pytest.fixture(scope="session")
+def copy_example_models(example_build):
+    """copy(names, repo) -> repo: the named models of the session's example build copied into
+    repo, a repository of the test's own to serve or change (the build itself is never changed).
+    ``copy.DIGITS_PIPELINE`` names the pipeline's four models."""
+    def copy(names, repo: Path) -> Path:
+        for name in names:
+            shutil.copytree(example_build / name, repo / name)
+        return repo
+
+    copy.DIGITS_PIPELINE = DIGITS_PIPELINE
+    return copy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -47,10 +46,7 @@ DIGITS_FAMILY = ["digits", "digits_torchscript", "digits_preprocess", "digits_po
 
 
 @pytest.fixture(scope="session")
-def example_repository(example_build, tmp_path_factory):
+def example_repository(copy_example_models, tmp_path_factory):
     """The example digits family, copied from the session's `tritonctl build` output
     (tests/conftest.py), for the tests that serve it with the chart's container."""
-    repo = tmp_path_factory.mktemp("example-repo") / "model_repository"
-    for name in DIGITS_FAMILY:
-        shutil.copytree(example_build / name, repo / name)
-    return repo
+    return copy_example_models(DIGITS_FAMILY, tmp_path_factory.mktemp("example-repo") / "model_repository")

@@ -4,7 +4,6 @@ bad request fails alone while its batch neighbours succeed."""
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.request
@@ -26,7 +25,7 @@ QUEUE_DELAY_S = 20
 
 
 @pytest.fixture(scope="module")
-def merging_server(example_repo, tmp_path_factory):
+def merging_server(copy_example_models, tmp_path_factory):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2 as mc
     from serverkit import start_server, stop_server
@@ -34,7 +33,7 @@ def merging_server(example_repo, tmp_path_factory):
     root = tmp_path_factory.mktemp("merging")
     repo = root / "repo"
     for model, preferred in (("digits", 24), ("text_classifier", 12), ("text_classifier_torchscript", 12)):
-        shutil.copytree(example_repo / model, repo / model)
+        copy_example_models([model], repo)
         path = repo / model / "config.pbtxt"
         cfg = text_format.Parse(path.read_text(), mc.ModelConfig())
         cfg.dynamic_batching.max_queue_delay_microseconds = QUEUE_DELAY_S * 1_000_000

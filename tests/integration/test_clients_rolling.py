@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -28,18 +27,14 @@ from tritonctl.server.launcher import LocalServer, ServerOptions
 
 pytestmark = pytest.mark.integration
 
-PIPELINE = ["digits_pipeline", "digits_preprocess", "digits", "digits_postprocess"]
 MODEL = "digits_pipeline"
 SEEN = 20  # calls each server must have answered to count as "seen" in a phase
 
 
 @pytest.fixture(scope="module")
-def pipeline_repo(example_repo, tmp_path_factory) -> Path:
+def pipeline_repo(copy_example_models, tmp_path_factory) -> Path:
     """The digits pipeline's four models from the built example repository (quick to load)."""
-    repo = tmp_path_factory.mktemp("pipeline") / "model_repository"
-    for name in PIPELINE:
-        shutil.copytree(example_repo / name, repo / name)
-    return repo
+    return copy_example_models(copy_example_models.DIGITS_PIPELINE, tmp_path_factory.mktemp("pipeline") / "model_repository")
 
 
 def start(opts: ServerOptions) -> LocalServer:

@@ -160,7 +160,7 @@ def python_without_pillow(where: Path) -> Path:
     return python
 
 
-def test_the_pipeline_answers_right_from_a_python_without_pillow(example_repo, tmp_path):
+def test_the_pipeline_answers_right_from_a_python_without_pillow(copy_example_models, tmp_path):
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
@@ -169,12 +169,10 @@ def test_the_pipeline_answers_right_from_a_python_without_pillow(example_repo, t
     python = python_without_pillow(tmp_path / "nopil")
     probe = subprocess.run([str(python), "-c", "import PIL"], capture_output=True, text=True)
     assert probe.returncode != 0 and "No module named 'PIL'" in probe.stderr
-    repo = tmp_path / "repo"
-    for name in ("digits", "digits_preprocess", "digits_postprocess", "digits_pipeline"):
-        shutil.copytree(example_repo / name, repo / name)
+    repo = copy_example_models(copy_example_models.DIGITS_PIPELINE, tmp_path / "repo")
     # the control: the same Python model without its vendored packages
     bare = repo / "digits_preprocess_bare"
-    shutil.copytree(example_repo / "digits_preprocess", bare)
+    shutil.copytree(repo / "digits_preprocess", bare)
     for vdir in [p for p in bare.iterdir() if p.is_dir()]:
         for p in vdir.iterdir():
             if p.name not in ("model.py", "build.json"):

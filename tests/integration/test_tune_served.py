@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,22 +17,13 @@ import pytest
 import yaml
 
 from serverkit import run_tritonctl, start_server, stop_server
+from example_specs import linear_entry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SPEC = textwrap.dedent("""\
-    # tune integration spec: comments must survive the write-back
-    repository: repo
-
-    models:
-      - name: linear
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        formats: [onnx, torchscript]
-        max_batch_size: 2   # tune rewrites this line
-        dynamic_batching: {max_queue_delay_microseconds: 100}
-    """)
+SPEC = "# tune integration spec: comments must survive the write-back\nrepository: repo\n\nmodels:\n" + linear_entry(
+    "linear", "formats: [onnx, torchscript]", "max_batch_size: 2   # tune rewrites this line",
+    "dynamic_batching: {max_queue_delay_microseconds: 100}")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,10 +39,8 @@ digit_samples = _load("_digit_samples", ROOT / "loadtest" / "digit_samples.py")
 
 
 @pytest.fixture(scope="session")
-def lt_repo(example_build, tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("lt_repo") / "model_repository"
-    for m in MODELS:
-        shutil.copytree(example_build / m, repo / m)
+def lt_repo(copy_example_models, tmp_path_factory) -> Path:
+    repo = copy_example_models(MODELS, tmp_path_factory.mktemp("lt_repo") / "model_repository")
     slow_model.write(repo)
     return repo
 

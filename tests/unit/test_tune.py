@@ -6,7 +6,6 @@ import asyncio
 import math
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from tritonctl.tune.candidates import Candidate, SearchSpace, TuneError, parse_i
 from tritonctl.tune.measure import LevelResult, measure_window
 from tritonctl.tune.objective import Result, closest_miss, pick_winner, qualifies
 from tritonctl.tune.runner import Served, Tuner, run_sweep
+from example_specs import linear_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -182,29 +182,13 @@ def test_measure_window_counts_errors_instead_of_crashing():
 
 
 # -- models.yaml patch -----------------------------------------------------------------------
-SPEC = textwrap.dedent("""\
-    # top comment
-    repository: repo
-
-    models:
-      # the first model
-      - name: linear
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        formats: [onnx, torchscript]
-        max_batch_size: 8   # why eight
-        dynamic_batching:
-          max_queue_delay_microseconds: 100
-          preserve_ordering: true
-
-      # a second model, untouched
-      - name: other
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        max_batch_size: 4
-    """)
+SPEC = (
+    "# top comment\nrepository: repo\n\nmodels:\n  # the first model\n"
+    + linear_entry("linear", "formats: [onnx, torchscript]", "max_batch_size: 8   # why eight", "dynamic_batching:",
+                   "  max_queue_delay_microseconds: 100", "  preserve_ordering: true")
+    + "\n  # a second model, untouched\n"
+    + linear_entry("other", "max_batch_size: 4")
+)
 
 
 def test_patch_edits_only_the_models_block_and_keeps_comments(tmp_path):

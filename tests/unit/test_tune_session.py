@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 from tritonctl.tune.candidates import TuneError
 from tritonctl.tune.session import TuneRequest, TuneSession
+from example_specs import linear_entry
 
-SPEC = textwrap.dedent("""\
-    repository: repo
-    models:
-      - name: linear
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        formats: [onnx, torchscript]
-        max_batch_size: 8
-      - name: single
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        max_batch_size: 0
-    """)
+SPEC = ("repository: repo\nmodels:\n" + linear_entry("linear", "formats: [onnx, torchscript]", "max_batch_size: 8")
+        + linear_entry("single", "max_batch_size: 0"))
 
 UNREACHABLE = dict(http_url="127.0.0.1:9", grpc_url="127.0.0.1:9")
 

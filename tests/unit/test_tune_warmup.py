@@ -5,7 +5,6 @@ writeback that fails keeps the sweep's table and JSON and says what to set by ha
 from __future__ import annotations
 
 import json
-import textwrap
 from io import StringIO
 
 import pytest
@@ -19,17 +18,10 @@ from tritonctl.tune.candidates import Candidate, fit_warmup_sizes
 from tritonctl.tune.measure import LevelResult
 from tritonctl.tune.objective import Result
 from tritonctl.tune.session import WRITE_FAILED_EXIT, TuneRequest, TuneSession
+from example_specs import linear_entry
 
-SPEC = textwrap.dedent("""\
-    repository: repo
-    models:
-      - name: linear
-        source: examples.linear:build
-        inputs: [{name: x, dtype: float32, shape: [10]}]
-        outputs: [{name: y, dtype: float32, shape: [2]}]
-        max_batch_size: 32
-        warmup: {batch_sizes: WARMUPS, count: 2}   # warm the big batches too
-    """)
+SPEC = "repository: repo\nmodels:\n" + linear_entry(
+    "linear", "max_batch_size: 32", "warmup: {batch_sizes: WARMUPS, count: 2}   # warm the big batches too")
 
 
 def spec_with(tmp_path, warmups):
