@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tritonctl.spec",),
     ("tritonctl.parity", "tritonctl.repository", "tritonctl.sources", "tritonctl.endpoints", "tritonctl.client",
      "tritonctl.stats", "tritonctl.pydeps"),
-    ("tritonctl.config", "tritonctl.compat"),
+    ("tritonctl.config", "tritonctl.compat", "tritonctl.storage"),
     ("tritonctl.check", "tritonctl.precision", "tritonctl.push", "tritonctl.server", "tritonctl.backends"),
     ("tritonctl.build", "tritonctl.deployed", "tritonctl.tune", "tritonctl.bench", "tritonctl.importer",
      "tritonctl.cluster"),

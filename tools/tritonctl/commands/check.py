@@ -25,7 +25,7 @@ def run(args) -> int:
     from tritonctl.check import check_repository
 
     if "://" in args.repository and not args.repository.startswith("file://"):
-        from tritonctl.push.remote import check_remote
+        from tritonctl.check.remote import check_remote
 
         report = check_remote(args.repository, spec=args.spec, release=args.triton_release)
     else:

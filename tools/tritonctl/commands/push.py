@@ -40,8 +40,9 @@ def run(args) -> int:
 
     from tritonctl import push as push_mod
     from tritonctl.errors import CheckError
+    from tritonctl.storage.location import parse
 
-    loc = push_mod.parse(args.dest, endpoint_url=args.endpoint_url, profile=args.profile)
+    loc = parse(args.dest, endpoint_url=args.endpoint_url, profile=args.profile)
     if not args.no_check:
         from tritonctl.check import check_repository
 

@@ -1,6 +1,6 @@
 """`tritonctl push REPOSITORY DEST`: publish a model repository where Triton reads it.
 
-DEST is a directory (NFS, a PVC) or a prefix in S3, GCS or Azure (tritonctl.push.location).
+DEST is a directory (NFS, a PVC) or a prefix in S3, GCS or Azure (tritonctl.storage.location).
 The order of writes is what makes a push safe for a Triton that polls DEST while it runs:
 
 1. DEST is marked as ours (the manifest) before anything else is written; a non-empty DEST
@@ -34,12 +34,12 @@ from pathlib import Path
 
 from tritonctl.errors import StorageError
 from tritonctl.push import manifest as mf
-from tritonctl.push.location import Location, parse
-from tritonctl.push.store import Store
+from tritonctl.storage.location import Location, parse
+from tritonctl.storage.store import Store
 
 log = logging.getLogger("tritonctl.push")
 
-__all__ = ["ModelPlan", "PushPlan", "PushResult", "parse", "plan", "push"]
+__all__ = ["ModelPlan", "PushPlan", "PushResult", "plan", "push"]
 
 # Files Triton loads a model from: uploaded last in a version directory, so that a version seen
 # by a poll is either without its model file (refused) or complete.

@@ -44,12 +44,12 @@ class ServerOptions:
     state_dir: Path = Path(endpoints.DEFAULT_STATE_DIR)
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
-    # s3://, gs:// or as:// repository (tritonctl.push.location.Location): Triton reads it itself
+    # s3://, gs:// or as:// repository (tritonctl.storage.location.Location): Triton reads it itself
     remote: object | None = None
 
     def __post_init__(self):
         if isinstance(self.repository, str) and "://" in self.repository and not self.repository.startswith("file://"):
-            from tritonctl.push.location import parse
+            from tritonctl.storage.location import parse
 
             self.remote = parse(self.repository)
         self.repository = self.remote.triton_url if self.remote else Path(self.repository)
@@ -182,7 +182,7 @@ def local_urls(state_dir: Path | str = endpoints.DEFAULT_STATE_DIR) -> tuple[str
 def _check_remote(loc) -> None:
     """Before Triton starts: the bucket is reachable with these credentials and holds models.
     Triton's own message for each of these is one opaque line in its log."""
-    from tritonctl.push.store import Store
+    from tritonctl.storage.store import Store
 
     objects = Store(loc).check_bucket_and_list()
     if not any(rel.endswith("/config.pbtxt") for rel in objects):

@@ -10,14 +10,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from tritonctl.push.location import parse
+from tritonctl.check import check_repository
 from tritonctl.push.manifest import MANIFEST
-from tritonctl.push.store import Store
+from tritonctl.storage.location import parse
+from tritonctl.storage.store import Store
 
 
 def check_remote(url: str, spec=None, release=None):
-    from tritonctl.check import check_repository
-
     loc = parse(url)
     store = Store(loc)
     objects = store.check_bucket_and_list()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tritonctl import repository
 from tritonctl.errors import StorageError
-from tritonctl.push.location import Location
+from tritonctl.storage.location import Location
 
 
 class Store:
