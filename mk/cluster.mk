@@ -44,5 +44,5 @@ fuzz-chart: install cluster-build ## draw FUZZ_EXAMPLES new value sets from valu
 # signals), their time series kept: benchmarks/autoscale/<path>-<metric>.csv and
 # benchmarks/autoscale.png (replicas, the metric against its target, the request rate).
 bench-autoscale: install cluster-build prometheus ## idle -> load -> idle through Prometheus, prometheus-adapter / KEDA and the HPA -> benchmarks/autoscale/*.csv, benchmarks/autoscale.png
-	AUTOSCALE_DIR=$(CURDIR)/benchmarks/autoscale $(PY) -m pytest -q tests/cluster/test_cluster_autoscaling.py tests/cluster/test_cluster_autoscaling_keda.py
+	AUTOSCALE_FULL=1 AUTOSCALE_DIR=$(CURDIR)/benchmarks/autoscale $(PY) -m pytest -q tests/cluster/test_cluster_autoscaling.py tests/cluster/test_cluster_autoscaling_keda.py
 	$(PY) benchmarks/autoscale_plot.py benchmarks/autoscale benchmarks/autoscale.png
