@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from s3kit import s3_with_bucket  # noqa: E402
 from serverkit import ROOT, SteadyLoad, run_tritonctl, start_server, stop_server  # noqa: E402
+from example_specs import linear_entry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -71,14 +72,7 @@ def test_triton_serves_the_pushed_example_repository_from_s3(s3, example_repo, e
 
 
 # ------------------------------------------------------------------------------------------------
-SPEC = """repository: model_repository
-models:
-  - name: linear
-    source: examples.linear:build
-    inputs: [{name: x, dtype: float32, shape: [10]}]
-    outputs: [{name: y, dtype: float32, shape: [2]}]
-    formats: [onnx]
-"""
+SPEC = "repository: model_repository\nmodels:\n" + linear_entry("linear", "formats: [onnx]")
 
 
 def eager_linear(project: Path):
