@@ -73,6 +73,16 @@ def mnist(store: Path, work: Path, name: str = "mnist", config: Path | None = No
                     config=config)
 
 
+def pooled_digits(store: Path, work: Path, name: str = "pooled") -> Path:
+    """The MNIST handler over PooledDigitsNet (seeded random weights), a model torch.onnx does not
+    export: its import serves TorchScript only."""
+    torch.manual_seed(0)
+    weights = work / "pooled_digits.pt"
+    torch.save(_handler_model("pooled_digits_model").PooledDigitsNet().eval().state_dict(), weights)
+    return archiver(name, store, str(HANDLERS / "mnist_handler.py"), serialized=weights,
+                    model_file=HANDLERS / "pooled_digits_model.py")
+
+
 def torchscript(store: Path, work: Path) -> Path:
     """A traced TorchScript archive with the benchmark's JSON/raw-float32 handler and its model-config.yaml."""
     from examples.linear import build

@@ -31,7 +31,6 @@ from tritonctl import naming
 from tritonctl.importer import archive as archive_mod
 from tritonctl.importer import settings as settings_mod
 from tritonctl.importer.archive import Archive, ArchiveError
-from tritonctl.wire.shapes import DYNAMIC_DIM
 
 HERE = Path(__file__).resolve().parent
 PROBE_TIMEOUT_S = 600
@@ -146,26 +145,32 @@ def _entries(name: str, safe: str, rel: Path, arch: Archive, probe: dict, mappin
     ]
 
 
-def _onnx_exports(arch: Archive, probe: dict, workdir: Path) -> bool:
-    """Whether torch.onnx exports the model (else the import serves TorchScript only)."""
-    if not probe.get("split"):
-        return False
-    code = (
-        "import sys, torch, importlib\n"
-        f"sys.path.insert(0, {str(arch.root)!r})\n"
-        f"probe = {json.dumps({'inputs': probe['inputs']})}\n"
-        f"ts = {probe['torchscript']!r}\n"
-        f"path = {str(arch.root / (arch.serialized_file or ''))!r}\n"
-        "if ts:\n    model = torch.jit.load(path, map_location='cpu').eval()\n"
-        "else:\n"
-        f"    cls = getattr(importlib.import_module({(arch.model_file or 'x').rsplit('.', 1)[0]!r}), {probe.get('model_class')!r})\n"
-        "    model = cls(); model.load_state_dict(torch.load(path, map_location='cpu', weights_only=True)); model.eval()\n"
-        # batch 2, every dynamic dim the length the build's export profile is centred on
-        f"args = tuple(torch.zeros([2] + [d if d > 0 else {DYNAMIC_DIM.opt} for d in t['shape']], dtype=getattr(torch, t['dtype'])) for t in probe['inputs'])\n"
-        f"torch.onnx.export(model, args, {str(workdir / 'probe.onnx')!r}, dynamo=False)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=arch.root)
-    return proc.returncode == 0
+def _onnx_export_failure(model_entry: dict, staging: Path, safe: str) -> str | None:
+    """None when `tritonctl build` exports the model entry to ONNX, else the first line of why not.
+
+    The build itself decides (importer/onnx_check.py in a subprocess: the archive's code is
+    imported), on the entry with formats [onnx] in a models.yaml at the root of `staging`, where
+    the imported files sit as the project will hold them: the entry's paths and its class's module
+    resolve there as they will from the project's models.yaml.
+    """
+    spec_path = staging / f"onnx-check-{safe}.yaml"  # not an identifier: never a package of the tree
+    spec_path.write_text(_dump({"models": [dict(model_entry, formats=["onnx"])]}))
+    try:
+        with tempfile.TemporaryDirectory(prefix="tritonctl-onnx-check-") as tmp:
+            req_path, out_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
+            req_path.write_text(json.dumps({"spec": str(spec_path), "repository": str(Path(tmp) / "model_repository")}))
+            try:
+                proc = subprocess.run([sys.executable, "-m", "tritonctl.importer.onnx_check", str(req_path), str(out_path)],
+                                      capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=tmp)
+            except subprocess.TimeoutExpired:
+                return f"the ONNX export did not finish in {PROBE_TIMEOUT_S} s"
+            if not out_path.exists():
+                last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1]
+                return f"the ONNX export crashed (exit {proc.returncode}){': ' + last if last else ''}"
+            result = json.loads(out_path.read_text())
+    finally:
+        spec_path.unlink()
+    return None if result["exports"] else result["reason"]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -261,9 +266,11 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
             mapping = settings_mod.map_settings(s, props, notes)
             progress(f"{path.name}: analysing the handler")
             probe = _probe(arch, model_name, sample_bytes, body_as, mapping.max_batch_size)
-            onnx_ok = _onnx_exports(arch, probe, staging)
-            target = staging / safe
-            target.mkdir()
+            rel = rel_out / safe
+            # Staged where the project will hold it (staging/<rel>), so that the ONNX check's
+            # models.yaml at the staging root resolves the entry as the project's models.yaml will.
+            target = staging / rel
+            target.mkdir(parents=True)
             shutil.copytree(arch.root, target / "archive")
             shutil.copyfile(HERE / "triton_model.py", target / "model.py")
             shutil.copyfile(HERE / "handler_runtime.py", target / "handler_runtime.py")
@@ -272,11 +279,16 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
                                 ignore=lambda d, names: [n for n in names if Path(d) == arch.root and n == arch.serialized_file])
             if arch.requirements:
                 shutil.copyfile(arch.requirements, target / "requirements.txt")
-            rel = rel_out / safe
-            new = _entries(model_name, safe, rel, arch, probe, mapping, body_as, onnx_ok)
+            onnx_failure = None
+            if probe.get("split"):
+                progress(f"{path.name}: exporting the model to ONNX as the build will")
+                model_entry = _entries(model_name, safe, rel, arch, probe, mapping, body_as, onnx_ok=True)[0]
+                onnx_failure = _onnx_export_failure(model_entry, staging, safe)
+                if onnx_failure:
+                    mapping.unmapped.append(f"torch.onnx does not export this model: it is served as TorchScript "
+                                            f"({onnx_failure})")
+            new = _entries(model_name, safe, rel, arch, probe, mapping, body_as, onnx_ok=onnx_failure is None)
             entries += new
-            if probe.get("split") and not onnx_ok:
-                mapping.unmapped.append("torch.onnx does not export this model: it is served as TorchScript")
             results.append(ImportResult(
                 name=model_name, archive=path, split=bool(probe.get("split")), models=[e["name"] for e in new],
                 reasons=probe["reasons"], mapped=mapping.mapped, unmapped=mapping.unmapped, directory=out_dir / safe,
@@ -296,6 +308,6 @@ def import_archives(source: str | Path, spec_path: str | Path = "models.yaml", *
         for r in results:
             if r.directory.exists():
                 shutil.rmtree(r.directory)
-            (staging / r.directory.name).rename(r.directory)
+            (staging / rel_out / r.directory.name).rename(r.directory)
         write_atomic(spec_path, text)
         return results
