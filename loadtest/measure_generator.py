@@ -24,7 +24,8 @@ def main(argv=None) -> int:
     from tritonctl import client as tc
     from tritonctl.bench import perf_analyzer as pa
     from tritonctl.bench.locust_run import run_headless
-    from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+    from tritonctl.endpoints import DEFAULT_URLS
+    from tritonctl.statedir import DEFAULT_STATE_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--http", default=DEFAULT_URLS["http"])

@@ -24,7 +24,8 @@ PACKAGE = TOOLS / "tritonctl"
 
 # docs/architecture.md, "Layers": a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("tritonctl", "tritonctl.errors", "tritonctl.wire", "tritonctl.naming", "tritonctl.process", "tritonctl.finding"),
+    ("tritonctl", "tritonctl.errors", "tritonctl.wire", "tritonctl.naming", "tritonctl.process", "tritonctl.statedir",
+     "tritonctl.finding"),
     ("tritonctl.exporters",),
     ("tritonctl.spec",),
     ("tritonctl.parity", "tritonctl.repository", "tritonctl.sources", "tritonctl.endpoints", "tritonctl.client",

@@ -104,7 +104,7 @@ def locate(url: str | None, protocol: str | None, state_dir: str, repository: st
     """(url, repository Path or None, model-control mode or None): the given url and repository, else
     the local server's record (its pid file in ``state_dir``), else the defaults. The mode is known
     only for the local server (Triton's API does not say)."""
-    from tritonctl.server.launcher import read_pidfile
+    from tritonctl.statedir import read_pidfile
 
     record = read_pidfile(Path(state_dir)) or {}
     local = url is None and bool(record)  # the server `tritonctl serve` started from state_dir

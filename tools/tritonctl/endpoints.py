@@ -1,21 +1,20 @@
-"""Where Triton listens and where tritonctl keeps its local state: the one place for both.
+"""Where Triton listens: the one place for endpoint defaults, URLs and ports.
 
 * Triton's default ports (8000 HTTP, 8001 gRPC, 8002 metrics; the chart and the official image
   use the same ones) and the host a client uses when nobody says;
 * URL building; parsing is ``tritonctl.wire.urls.parse_url`` (one parser, TLS kept), with
   ``client_target`` and ``parse_target`` (bench's ``--protocol both``) naming errors as ClientError;
-* the state directory (``.tritonctl/``) with the names of the files ``tritonctl serve`` writes;
 * free and busy TCP ports on this machine.
 
 Stdlib only, so every command can import it before anything heavy. Triton's default ports and
-URLs live in ``tritonctl.wire.urls`` (the load test reads them from its generated copy).
+URLs live in ``tritonctl.wire.urls`` (the load test reads them from its generated copy); the state
+directory and the local server's pid file are ``tritonctl.statedir``.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-from pathlib import Path
 
 from tritonctl.errors import ClientError
 from tritonctl.wire.urls import (  # noqa: F401 - the defaults every command names through this module
@@ -37,10 +36,6 @@ DEFAULT_ADDRESS = "127.0.0.1"
 #: every interface: listen on all of them, or check that a port is free on all of them
 ALL_INTERFACES = "0.0.0.0"
 _WILDCARDS = (ALL_INTERFACES, "::", "")
-
-DEFAULT_STATE_DIR = ".tritonctl"
-PIDFILE_NAME = "server.pid"
-SERVER_LOG_NAME = "server.log"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,17 +87,6 @@ def parse_target(text: str, default_protocol: str = "grpc") -> list[Target]:
             f"http://HOST:PORT as two --url options, or a host without a port"
         )
     return [parse_url(text, p) for p in PROTOCOLS]
-
-
-# ---------------------------------------------------------------------------------------------
-# the state directory
-# ---------------------------------------------------------------------------------------------
-def pidfile_path(state_dir: str | Path) -> Path:
-    return Path(state_dir) / PIDFILE_NAME
-
-
-def server_log_path(state_dir: str | Path) -> Path:
-    return Path(state_dir) / SERVER_LOG_NAME
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR
 from tritonctl.errors import ClientError
+from tritonctl.statedir import DEFAULT_STATE_DIR
 from tritonctl.wire.shapes import DYNAMIC_DIM
 from tritonctl.wire.stats import Breakdown
 

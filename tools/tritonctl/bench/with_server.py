@@ -26,11 +26,12 @@ def _host_port(target) -> tuple[str, str]:
 
 
 def main(argv=None) -> int:
-    from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR, DEFAULT_URLS, client_target
+    from tritonctl.endpoints import DEFAULT_METRICS_PORT, DEFAULT_URLS, client_target
     from tritonctl.errors import TritonctlError
     from tritonctl.process import ManagedProcess
     from tritonctl.server.health import failed_models, is_ready
     from tritonctl.server.launcher import LocalServer, ServerOptions, format_summary
+    from tritonctl.statedir import DEFAULT_STATE_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--http", default=DEFAULT_URLS["http"], help="host:port of Triton's HTTP endpoint")

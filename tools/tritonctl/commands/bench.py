@@ -1,6 +1,6 @@
 """tritonctl bench: closed-loop concurrency sweep against any Triton, CSV + plot, perf_analyzer cross-check."""
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR
+from tritonctl.statedir import DEFAULT_STATE_DIR
 from tritonctl.wire.shapes import DYNAMIC_DIM
 
 HELP = ("concurrency sweep (gRPC/HTTP, closed loop): throughput, p50/p95/p99 and Triton's queue/compute split "

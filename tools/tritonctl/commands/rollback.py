@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+from tritonctl.endpoints import DEFAULT_URLS
+from tritonctl.statedir import DEFAULT_STATE_DIR
 
 HELP = "roll a model back to its previous version (or --to VERSION, or --to latest to roll forward) on a running server in poll or explicit mode"
 

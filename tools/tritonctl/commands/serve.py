@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from tritonctl.endpoints import DEFAULT_ADDRESS, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_METRICS_PORT, DEFAULT_STATE_DIR
+from tritonctl.endpoints import DEFAULT_ADDRESS, DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, DEFAULT_METRICS_PORT
+from tritonctl.statedir import DEFAULT_STATE_DIR
 
 HELP = "serve a model repository with a real local Triton (CPU backends), over HTTP, gRPC and metrics"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+from tritonctl.endpoints import DEFAULT_URLS
+from tritonctl.statedir import DEFAULT_STATE_DIR
 
 HELP = "what a running server serves: models, versions and states, version policy, repository vs loaded, requests and latency split"
 

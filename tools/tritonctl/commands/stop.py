@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR
+from tritonctl.statedir import DEFAULT_STATE_DIR
 
 HELP = "stop the local Triton started with `tritonctl serve --detach`"
 

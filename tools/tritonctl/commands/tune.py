@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tritonctl.endpoints import DEFAULT_STATE_DIR, DEFAULT_URLS
+from tritonctl.endpoints import DEFAULT_URLS
+from tritonctl.statedir import DEFAULT_STATE_DIR
 
 HELP = ("search max_batch_size, preferred batch sizes, queue delay, instances, threads and format on a running "
         "Triton; keep the best under a p99 budget")

@@ -9,18 +9,17 @@ process group (``tritonctl.process.ManagedProcess``).
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonctl import client as tc
-from tritonctl import endpoints
+from tritonctl import endpoints, statedir
 from tritonctl.endpoints import free_port, port_in_use  # noqa: F401 - the launcher's port helpers
 from tritonctl.errors import ServeError
-from tritonctl.server.distribution import TritonDist, find_distribution, prepare_backend_dir, server_env
 from tritonctl.process import ManagedProcess, log_tail, pid_alive, stop_process_group
+from tritonctl.server.distribution import TritonDist, find_distribution, prepare_backend_dir, server_env
 from tritonctl.server.health import ModelStatus, settled_index
 
 CONTROL_MODES = ("none", "poll", "explicit")
@@ -41,7 +40,7 @@ class ServerOptions:
     poll_secs: int = 2
     log_verbose: int = 0
     exit_timeout_secs: int = 30
-    state_dir: Path = Path(endpoints.DEFAULT_STATE_DIR)
+    state_dir: Path = Path(statedir.DEFAULT_STATE_DIR)
     log_file: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     # s3://, gs:// or as:// repository (tritonctl.storage.location.Location): Triton reads it itself
@@ -77,7 +76,7 @@ class ServerOptions:
 
     @property
     def log_path(self) -> Path:
-        return Path(self.log_file) if self.log_file else endpoints.server_log_path(self.state_dir)
+        return Path(self.log_file) if self.log_file else statedir.server_log_path(self.state_dir)
 
     @property
     def host(self) -> str:
@@ -141,12 +140,12 @@ def server_command(opts: ServerOptions, dist: TritonDist, backend_dir: Path) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# ports, pid file (names and places: tritonctl.endpoints)
+# ports, the pid file (names, places and the record's reading: tritonctl.statedir)
 # --------------------------------------------------------------------------------------------
 def check_ports(opts: ServerOptions) -> None:
     for flag, port in (("--http-port", opts.http_port), ("--grpc-port", opts.grpc_port), ("--metrics-port", opts.metrics_port)):
         if port_in_use(port, opts.address):
-            running = read_pidfile(opts.state_dir)
+            running = statedir.read_pidfile(opts.state_dir)
             hint = (
                 f"; a tritonctl server (pid {running['pid']}) is running from {opts.state_dir}: `tritonctl stop`"
                 if running
@@ -158,22 +157,9 @@ def check_ports(opts: ServerOptions) -> None:
             )
 
 
-def read_pidfile(state_dir: Path) -> dict | None:
-    """The running server's record (pid, ports, log), or None; a stale file is removed."""
-    path = endpoints.pidfile_path(state_dir)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not pid_alive(int(record.get("pid", -1))):
-        path.unlink(missing_ok=True)
-        return None
-    return record
-
-
-def local_urls(state_dir: Path | str = endpoints.DEFAULT_STATE_DIR) -> tuple[str, str]:
+def local_urls(state_dir: Path | str = statedir.DEFAULT_STATE_DIR) -> tuple[str, str]:
     """(HTTP, gRPC) host:port of the server running from ``state_dir``, else Triton's defaults."""
-    record = read_pidfile(Path(state_dir)) or {}
+    record = statedir.read_pidfile(Path(state_dir)) or {}
     return (record.get("http_url") or endpoints.DEFAULT_URLS["http"], record.get("grpc_url") or endpoints.DEFAULT_URLS["grpc"])
 
 
@@ -243,7 +229,7 @@ class LocalServer:
                 f"model repository '{opts.repository}' does not exist; build it with "
                 "`tritonctl build models.yaml` (or `make models`), or pass its path"
             )
-        running = read_pidfile(opts.state_dir)
+        running = statedir.read_pidfile(opts.state_dir)
         if running:
             raise ServeError(
                 f"a tritonctl server is already running from {opts.state_dir} (pid {running['pid']}, "
@@ -272,7 +258,7 @@ class LocalServer:
             "model_control_mode": o.model_control_mode,
             "exit_timeout_secs": o.exit_timeout_secs,
         }
-        endpoints.pidfile_path(o.state_dir).write_text(json.dumps(record, indent=2) + "\n")
+        statedir.write_pidfile(o.state_dir, record)
 
     def log_tail(self, lines: int = 60) -> str:
         return log_tail(self.opts.log_path, lines)
@@ -325,18 +311,18 @@ class LocalServer:
             return None
         timeout = self.opts.exit_timeout_secs + 15 if timeout is None else timeout
         code = self.process.stop(timeout)
-        record = read_pidfile(self.opts.state_dir)
+        record = statedir.read_pidfile(self.opts.state_dir)
         if record is None or record.get("pid") == self.pid:
-            endpoints.pidfile_path(self.opts.state_dir).unlink(missing_ok=True)
+            statedir.remove_pidfile(self.opts.state_dir)
         return code
 
 
 def stop_recorded(state_dir: Path, timeout: float | None = None) -> dict | None:
     """Stop the server recorded in ``state_dir``'s pid file; its record, or None if none ran."""
-    record = read_pidfile(state_dir)
+    record = statedir.read_pidfile(state_dir)
     if record is None:
         return None
     timeout = int(record.get("exit_timeout_secs", 30)) + 15 if timeout is None else timeout
     stop_process_group(int(record["pid"]), timeout)
-    endpoints.pidfile_path(state_dir).unlink(missing_ok=True)
+    statedir.remove_pidfile(state_dir)
     return record
