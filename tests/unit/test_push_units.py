@@ -9,7 +9,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonctl.check import check_repository
 from tritonctl.errors import StorageError
-from tritonctl.push import _pinned_config
+from tritonctl.push.planning import _pinned_config
 from tritonctl.storage.location import parse
 
 
