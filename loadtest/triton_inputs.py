@@ -18,7 +18,9 @@ from tritonclient.utils import InferenceServerException
 from triton_wire import config_values, metadata_shape, numpy_dtype, random_array, sample_files
 
 @dataclass
-class TensorSpec:
+class RequestInput:
+    """One input of a request: its name, wire datatype and concrete shape (batch and dynamic dims filled in)."""
+
     name: str
     datatype: str
     shape: list[int]
@@ -26,12 +28,12 @@ class TensorSpec:
 
 
 @dataclass
-class ModelPlan:
+class RequestPlan:
     """What one user sends to one model: resolved once per process and model."""
 
     model: str
     version: str
-    inputs: list[TensorSpec]
+    inputs: list[RequestInput]
     outputs: list[str]
     max_batch_size: int
     requested: str = ""  # the version asked for ("" = the server's choice, per version policy)
@@ -42,7 +44,7 @@ class ModelPlan:
         return f"{self.model}/{self.version or 'latest'}"
 
 
-def random_tensor(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+def random_tensor(spec: RequestInput, rng: np.random.Generator) -> np.ndarray:
     dtype = numpy_dtype(spec.datatype)
     if dtype is None:
         raise ValueError(f"input {spec.name}: datatype {spec.datatype} is not supported by the load test")
@@ -79,12 +81,12 @@ def _metadata_and_config(client, protocol: str, model: str, version: str):
     if protocol == "grpc":
         md = client.get_model_metadata(model, version, as_json=True)
         cfg = client.get_model_config(model, version, as_json=True).get("config", {})
-        inputs = [TensorSpec(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
+        inputs = [RequestInput(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
         outputs = [o["name"] for o in md.get("outputs", [])]
     else:
         md = client.get_model_metadata(model, version)
         cfg = client.get_model_config(model, version)
-        inputs = [TensorSpec(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
+        inputs = [RequestInput(i["name"], i["datatype"], [int(d) for d in i["shape"]]) for i in md.get("inputs", [])]
         outputs = [o["name"] for o in md.get("outputs", [])]
     values = config_values(cfg)
     for spec in inputs:
@@ -105,7 +107,7 @@ def server_models(client, protocol: str) -> list[str]:
         return []
 
 
-def resolve_plan(client, protocol: str, model: str, version: str, options, url: str = "") -> ModelPlan:
+def resolve_plan(client, protocol: str, model: str, version: str, options, url: str = "") -> RequestPlan:
     """What to send to ``model`` at ``url`` (the endpoint ``client`` talks to, for messages).
 
     A refused gRPC connection comes back from tritonclient as the same exception as an unknown
@@ -129,7 +131,7 @@ def resolve_plan(client, protocol: str, model: str, version: str, options, url: 
             f"(ready models: {', '.join(have) or 'none'}); pass one of them with --models, or load it"
         )
     inputs, outputs, mbs, resolved = _metadata_and_config(client, protocol, model, version)
-    plan = ModelPlan(model=model, version=resolved, inputs=inputs, outputs=outputs, max_batch_size=mbs,
+    plan = RequestPlan(model=model, version=resolved, inputs=inputs, outputs=outputs, max_batch_size=mbs,
                      requested=version)
     for spec in plan.inputs:
         spec.shape = metadata_shape(spec.shape, mbs, options.batch_size, options.dynamic_dim)

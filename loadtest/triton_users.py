@@ -49,7 +49,7 @@ from locust import User, events, task  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-from triton_inputs import ModelPlan, TensorSpec, random_tensor, resolve_plan  # noqa: E402
+from triton_inputs import RequestInput, RequestPlan, random_tensor, resolve_plan  # noqa: E402
 from triton_wire import DEFAULT_URLS, DYNAMIC_DIM, bytes_tensor, parse_url  # noqa: E402
 
 log = logging.getLogger("loadtest")
@@ -162,13 +162,13 @@ class _TritonUser(User):
     model: str | None = None
     version: str = ""
 
-    _plans: dict = {}  # (protocol, url, model, version) -> ModelPlan, shared per process
+    _plans: dict = {}  # (protocol, url, model, version) -> RequestPlan, shared per process
 
     def __init__(self, environment):
         super().__init__(environment)
         self.options = environment.parsed_options
         self.client = None
-        self.plans: list[ModelPlan] = []
+        self.plans: list[RequestPlan] = []
         self._cycle = None
         self._rng = np.random.default_rng(random.randrange(2**32))
         self._sample_pos = random.randrange(1 << 16)
@@ -184,14 +184,14 @@ class _TritonUser(User):
     def endpoint(self) -> str:
         raise NotImplementedError
 
-    def make_input(self, spec: TensorSpec, data: np.ndarray):
+    def make_input(self, spec: RequestInput, data: np.ndarray):
         raise NotImplementedError
 
-    def prepare(self, plan: ModelPlan, inputs: list):
+    def prepare(self, plan: RequestPlan, inputs: list):
         """Input tensors -> a request ready for ``infer`` (built once, sent many times)."""
         raise NotImplementedError
 
-    def infer(self, plan: ModelPlan, request):
+    def infer(self, plan: RequestPlan, request):
         """Send one prepared request; return the size of its outputs in bytes."""
         raise NotImplementedError
 
@@ -233,7 +233,7 @@ class _TritonUser(User):
             except Exception:  # noqa: BLE001
                 pass
 
-    def build_request(self, plan: ModelPlan):
+    def build_request(self, plan: RequestPlan):
         inputs = []
         for spec in plan.inputs:
             if spec.datatype == "BYTES":

@@ -140,8 +140,9 @@ class Load:
         self.target = sweep.parse_target(f"grpc://{grpc_url}")[0]
         self.plan = sweep.prepare(self.target, "digits")
         # digits_pipeline with bytes that are no image: the Python preprocess fails each one.
-        self.bad = sweep.ModelPlan("digits_pipeline", "1", {"IMAGE": np.array([[b"not a png"]], dtype=np.object_)},
-                                   {"IMAGE": "BYTES"}, ["LABELS", "SCORES"], 1)
+        self.bad = sweep.PreparedRequest("digits_pipeline", "1",
+                                         {"IMAGE": np.array([[b"not a png"]], dtype=np.object_)},
+                                         {"IMAGE": "BYTES"}, ["LABELS", "SCORES"], 1)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.task = None

@@ -58,7 +58,7 @@ SCRIPT = textwrap.dedent(
     def integer_inputs_stay_within_the_values_range_the_config_carries():
         cfg = {"max_batch_size": 8, "parameters": {"tritonctl.values": {"string_value": '{"ids":[3,5]}'}}}
         assert tw.config_values(cfg) == {"ids": (3, 5)}
-        ids = ti.random_tensor(ti.TensorSpec("ids", "INT64", [4, 64], (3, 5)), np.random.default_rng(0))
+        ids = ti.random_tensor(ti.RequestInput("ids", "INT64", [4, 64], (3, 5)), np.random.default_rng(0))
         assert ids.dtype == np.int64 and ids.shape == (4, 64) and set(np.unique(ids).tolist()) == {3, 4}
 
 

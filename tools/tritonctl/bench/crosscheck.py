@@ -110,7 +110,7 @@ def report(checks, console, out, name: str, tolerance_pct: float) -> int:
                          "bench_stable": p.m.stable, "pa_stable": r.stable, "pa_stability_pct": r.stability_pct,
                          "verdict": verdict, **breakdown_cells(p, r)})
         console.print(t)
-        console.print(breakdown_table(s, results))
+        console.print(breakdown_comparison_table(s, results))
     path = out / f"{name}_vs_perf_analyzer.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["series"])
@@ -140,7 +140,7 @@ def breakdown_cells(p, r) -> dict:
     return cells
 
 
-def breakdown_table(s, results):
+def breakdown_comparison_table(s, results):
     """Triton's own split of the same levels as each tool measured it: cells "bench | perf_analyzer" (ms)."""
     from rich.table import Table
 

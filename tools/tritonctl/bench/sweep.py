@@ -60,7 +60,10 @@ def parse_concurrency(text: str) -> list[int]:
 # what to send (model metadata and random inputs come from tritonctl.client)
 # ------------------------------------------------------------------------------------------
 @dataclass
-class ModelPlan:
+class PreparedRequest:
+    """One valid request to one model, built once from its metadata (``prepare``) and sent unchanged
+    on every call of a sweep."""
+
     model: str
     version: str  # resolved, for labels
     arrays: dict  # input name -> numpy array (the request reused for every call)
@@ -74,7 +77,7 @@ class ModelPlan:
 
 
 def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, dynamic_dim: int = DYNAMIC_DIM.opt,
-            samples: str | None = None) -> ModelPlan:
+            samples: str | None = None) -> PreparedRequest:
     """Check ``model`` is ready at ``target`` and build one valid request from its metadata."""
     from tritonctl import client as tc
     from tritonctl.server import health
@@ -117,7 +120,7 @@ def prepare(target: Target, model: str, version: str = "", batch_size: int = 1, 
             arrays[name] = bytes_tensor(blob, arrays[name].shape)
     versions = md.get("versions") or [version]
     resolved = version or str(max(versions, key=lambda v: int(v) if str(v).isdigit() else -1))
-    return ModelPlan(model, resolved, arrays, datatypes, [o["name"] for o in md.get("outputs", [])],
+    return PreparedRequest(model, resolved, arrays, datatypes, [o["name"] for o in md.get("outputs", [])],
                      batch_size if mbs else 1)
 
 

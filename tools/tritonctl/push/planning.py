@@ -1,7 +1,7 @@
 """What `tritonctl push` would do, read off the local repository and DEST; nothing is written.
 
 ``plan`` compares the local tree (``manifest.scan``) with DEST's manifest and objects and returns a
-``PushPlan``: per model (``ModelPlan``) the files to upload in a safe order (version files first,
+``PushPlan``: per model (``ModelPushPlan``) the files to upload in a safe order (version files first,
 model files last within a version, config.pbtxt last), the *pinned* config a new version needs
 while it uploads, leftovers of an interrupted push, versions to retire and, with ``--prune``, the
 objects to delete. It refuses a DEST that is someone else's layout (no manifest; ``adopt`` hashes a
@@ -30,7 +30,9 @@ def size_text(n: int) -> str:
 
 
 @dataclass
-class ModelPlan:
+class ModelPushPlan:
+    """What a push does to one model: its part of a ``PushPlan``."""
+
     name: str
     status: str  # "new", "update", "unchanged", "removed"
     is_ensemble: bool = False
@@ -76,7 +78,7 @@ class ModelPlan:
 class PushPlan:
     source: Path
     location: Location
-    models: list[ModelPlan]
+    models: list[ModelPushPlan]
     manifest: dict
     dest_has_manifest: bool
     unchanged_files: int = 0
@@ -149,13 +151,13 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
     dest_models = sorted({rel.split("/", 1)[0] for rel in files})
     ensembles = {m for m in local_models if _is_ensemble(local[f"{m}/{mf.CONFIG}"].path)}
 
-    plans: list[ModelPlan] = []
+    plans: list[ModelPushPlan] = []
     unchanged_files = unchanged_bytes = 0
     for name in local_models:
         mine = {rel: f for rel, f in local.items() if f.model == name}
         theirs = {rel: e for rel, e in known.items() if rel.split("/", 1)[0] == name}
         live = mf.versions_of(theirs, name)
-        p = ModelPlan(name, "new" if not theirs else "update", is_ensemble=name in ensembles)
+        p = ModelPushPlan(name, "new" if not theirs else "update", is_ensemble=name in ensembles)
         _refuse_changed_versions(name, mine, theirs, live, dest)
         changed = [f for rel, f in mine.items() if theirs.get(rel, {}).get("sha256") != f.sha256]
         for f in mine.values():
@@ -184,7 +186,7 @@ def plan(repository: str | Path, dest: Location, store: Store | None = None, pru
     for name in dest_models:
         if name in local_models:
             continue
-        p = ModelPlan(name, "removed")
+        p = ModelPushPlan(name, "removed")
         if prune:
             p.prune = sorted(r for r in remote if r.split("/", 1)[0] == name)
         plans.append(p)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tritonctl.push import manifest as mf
-from tritonctl.push.planning import ModelPlan, PushPlan, plan, size_text
+from tritonctl.push.planning import ModelPushPlan, PushPlan, plan, size_text
 from tritonctl.storage.location import Location, parse
 from tritonctl.storage.store import Store
 
@@ -135,7 +135,7 @@ def push(
     return result
 
 
-def _upload_model(store: Store, m: ModelPlan, progress, done: list[str]) -> None:
+def _upload_model(store: Store, m: ModelPushPlan, progress, done: list[str]) -> None:
     by_version: dict[int, list[mf.LocalFile]] = {}
     for f in m.uploads:
         if f.version in m.new_versions:
