@@ -11,17 +11,6 @@ REPO ?= model_repository
 SPEC ?= models.yaml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-# Each area's targets live in mk/<area>.mk (build, serve, chart, loadtest, bench); included here,
-# before the rules below, so their variables (e.g. CHECKOV_VENV) can be prerequisites.
-include $(sort $(wildcard mk/*.mk))
-
-.PHONY: help install models check demo test test-unit test-integration test-gpu lint clean
-
-help: ## list every target
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-
-install: $(VENV)/.installed ## create .venv and install everything from the registries
-
 # torch is installed first and pinned, by uv: PyPI's torch brings several GB of CUDA libraries, and
 # uv keeps one copy per machine in its cache (~/.cache/uv) and hard-links it into every venv that
 # pins the same release (.venv, .venv-peers, the Python peers' venvs). pip's own cache stays empty
@@ -34,6 +23,18 @@ $(UV):
 
 # TORCH_INSTALL PYTHON PACKAGES: torch (and what is pinned with it) from uv's shared cache
 TORCH_INSTALL = $(UV) pip install -q --python
+# (defined before mk/*.mk: their rules name $(UV) as a prerequisite, expanded as they are read)
+
+# Each area's targets live in mk/<area>.mk (build, serve, chart, loadtest, bench); included here,
+# before the rules below, so their variables (e.g. CHECKOV_VENV) can be prerequisites.
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: help install models check demo test test-unit test-integration test-gpu lint clean
+
+help: ## list every target
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed ## create .venv and install everything from the registries
 
 $(VENV)/.installed: pyproject.toml | $(UV)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

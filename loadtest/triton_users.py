@@ -36,8 +36,11 @@ import time
 import weakref
 from dataclasses import dataclass
 
-# gRPC under gevent: must run before any channel exists (Locust's own gRPC example does this).
-import grpc.experimental.gevent as grpc_gevent
+# Locust first: importing it monkey-patches the standard library (the `locust` command has done so
+# before it imports a locustfile; `python locustfile.py` has not), and gRPC's gevent mode must start
+# after that patching and before any channel exists (Locust's own gRPC example does this).
+import locust  # noqa: F401
+import grpc.experimental.gevent as grpc_gevent  # noqa: E402
 
 grpc_gevent.init_gevent()
 

@@ -343,6 +343,9 @@ LOAD_LIMIT_S = 90  # ... or this long since it started (then the assertions belo
 # their metric reaches the HPA and scales it up (about 40 s), which is what differs between them.
 # `make bench-autoscale` (AUTOSCALE_FULL=1) runs the whole loop for all four.
 FULL_LOOPS = {("prometheus-adapter", "queueTimePerRequest"), ("keda", "queueComputeRatio")}
+PATHS = ("prometheus-adapter", "keda")  # the ``path`` each test passes to scaling_loop
+# a renamed signal or path must not leave make test without a whole loop
+assert FULL_LOOPS <= {(p, s.metric) for p in PATHS for s in SIGNALS} and {p for p, _ in FULL_LOOPS} == set(PATHS)
 
 
 def runs_full_loop(path: str, signal: Signal) -> bool:
@@ -371,6 +374,7 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
     AUTOSCALE_FULL=1) stops at the first scale-up instead. ``check`` runs each second (a metric server still alive).
     The samples go to ``<path>-<signal.metric>.csv`` in $AUTOSCALE_DIR (default: ``workdir``);
     returns them."""
+    assert path in PATHS, path
     rows: list[dict] = []
     load = None
     start = time.monotonic()
@@ -443,9 +447,9 @@ def scaling_loop(kube: Kube, namespace: str, hpa: str, standin: StandIn, workdir
 
 
 def _scale_up_only(rows: list[dict], sample, load: OpenLoopLoad, load_start: float) -> list[dict]:
-    """The load until the HPA first scales up on this signal (within the full loop's 90 s bound), with
+    """The load until the HPA first scales up on this signal (within LOAD_LIMIT_S, as the full loop), with
     no failed request and ScalingActive throughout; the load then stops and the release is removed."""
-    while time.monotonic() - load_start < 90 and sample("load")["replicas"] == 1:
+    while time.monotonic() - load_start < LOAD_LIMIT_S and sample("load")["replicas"] == 1:
         time.sleep(1)
     load.stop()
     assert rows[-1]["replicas"] > 1, [(r["t"], r["replicas"], r["metric"]) for r in rows]

@@ -19,7 +19,7 @@ overloaded (queue time grows without bound), 2 replicas wait ~40 ms, 3 replicas 
 replicas the HPA wants more, at 3 it wants ceil(3 x 12.5/15) = 3, outside the 10 % tolerance but
 above 2/3 of the target: it settles at 3 (maxReplicas); going down to 2 would need the average
 under 10 ms for the whole 30 s scale-down stabilisation window. The queue/compute ratio runs the
-same loop: compute is the 20 ms wait plus the backend's overhead, so 3 replicas give 0.50-0.66
+same loop (in `make test` up to its first scale-up, the whole of it in `make bench-autoscale`: autoscaling.FULL_LOOPS): compute is the 20 ms wait plus the backend's overhead, so 3 replicas give 0.50-0.66
 (measured) against a target of 0.7, whose 2/3 (0.467) is under that range.
 Scale-up bound: scrape 2 s + rate window 20 s + rule evaluation 1 s + adapter relist 2 s + HPA
 sync 5 s, about 30 s until the average crosses the target; asserted: 3 replicas within 90 s of

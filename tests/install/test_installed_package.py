@@ -10,7 +10,6 @@ tritonctl is not (a .pth inside a directory that a .pth adds is never read)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from venvkit import foreign_venv_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,19 +50,16 @@ def installed(tmp_path_factory) -> Path:
     Path(site, "project-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
                            "--no-build-isolation", "--no-index", "--quiet", str(src)],
-                          capture_output=True, text=True, timeout=120, env=_env())
+                          capture_output=True, text=True, timeout=120, env=foreign_venv_env())
     assert done.returncode == 0, done.stdout + done.stderr
     return python
 
-
-def _env() -> dict:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
 @pytest.mark.slow
 def test_the_installed_package_is_the_wheel_and_finds_its_locust_files_outside_the_checkout(installed, tmp_path):
     out = subprocess.run([str(installed), "-c", PROBE], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                         env=_env())
+                         env=foreign_venv_env())
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout)
     venv = installed.parent.parent
@@ -81,6 +78,6 @@ def test_the_installed_package_is_the_wheel_and_finds_its_locust_files_outside_t
 def test_tritonctl_demo_help_runs_from_the_installed_script_outside_the_checkout(installed, tmp_path):
     script = installed.parent / "tritonctl"
     out = subprocess.run([str(script), "demo", "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                         env=_env())
+                         env=foreign_venv_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: tritonctl demo") and "--load-seconds" in out.stdout

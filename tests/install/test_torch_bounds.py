@@ -7,7 +7,6 @@ model through the dynamo exporter, each export proven against eager PyTorch by t
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "docs"))
 from readme_blocks import walkthrough_files  # noqa: E402
+from venvkit import foreign_venv_env  # noqa: E402
 
 TESTED = re.search(r"^TORCH_BOUNDS := (.+)$", (ROOT / "mk" / "install.mk").read_text(), re.M).group(1).split()
 CLAIMED = SpecifierSet(next(d[len("torch"):] for d in tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -43,16 +43,13 @@ def _python(release: str) -> Path:
     return python
 
 
-def _env() -> dict:
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("release", TESTED)
 def test_installing_tritonctl_keeps_the_projects_torch(release):
     out = subprocess.run([str(_python(release)), "-c", "import json, torch, tritonctl; "
                           "print(json.dumps([torch.__version__, tritonctl.__file__]))"],
-                         capture_output=True, text=True, timeout=120, env=_env())
+                         capture_output=True, text=True, timeout=120, env=foreign_venv_env())
     assert out.returncode == 0, out.stderr
     torch_version, package = json.loads(out.stdout)
     assert Version(torch_version).base_version == release
@@ -61,7 +58,7 @@ def test_installing_tritonctl_keeps_the_projects_torch(release):
 
 def _build(python: Path, spec: Path, repo: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(python), "-m", "tritonctl", "build", str(spec), "--repository", str(repo)],
-                          capture_output=True, text=True, timeout=900, cwd=cwd, env=_env())
+                          capture_output=True, text=True, timeout=300, cwd=cwd, env=foreign_venv_env())
 
 
 def _records(repo: Path) -> dict[str, dict]:
@@ -96,9 +93,29 @@ def test_the_readme_model_exports_through_dynamo(release, tmp_path):
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(spec))
     python = _python(release)
     saved = subprocess.run([str(python), "mymodel.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                           env=_env())
+                           env=foreign_venv_env())
     assert saved.returncode == 0, saved.stderr
     res = _build(python, tmp_path / "models.yaml", tmp_path / "repo", tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     record = _records(tmp_path / "repo")[model["name"]]
     assert (record["format"], record["torch"], record["parity"]["ok"]) == ("onnx", release, True)
+
+
+PLOTS = """
+import sys
+from pathlib import Path
+from tritonctl.bench import report as bench_report
+from tritonctl.tune import report as tune_report
+out = Path(sys.argv[1])
+bench_report.plot([], out / "bench.png")
+tune_report.save_plot([], 100.0, None, out / "tune.png", "tune")
+"""
+
+
+@pytest.mark.slow
+def test_bench_and_tune_draw_their_plots_in_a_project_install(tmp_path):
+    # every bench and tune run ends with its plot: what they import must come with the install
+    out = subprocess.run([str(_python(max(TESTED, key=Version))), "-c", PLOTS, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120, env=foreign_venv_env())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "bench.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "tune.png").read_bytes()[:4] == b"\x89PNG"

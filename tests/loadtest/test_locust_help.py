@@ -41,12 +41,14 @@ def test_locusts_own_help_still_omits_them_or_the_docs_can_say_so():
 
 
 @pytest.mark.integration
-def test_the_script_form_runs_a_headless_load(lt_server, tmp_path):
+def test_the_script_form_runs_a_headless_load_over_both_protocols(lt_server, tmp_path):
     prefix = tmp_path / "run"
-    out = subprocess.run([sys.executable, str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1", "-t", "2s",
-                          "--host", lt_server.http_url, "--models", "linear", "--max-fail-ratio", "0",
-                          "--csv", str(prefix), "ModelHttpUser"],
+    out = subprocess.run([sys.executable, str(LOCUSTFILE), "--headless", "-u", "2", "-r", "2", "-t", "3s",
+                          "--host", lt_server.http_url, "--grpc-host", lt_server.grpc_url, "--models", "linear",
+                          "--max-fail-ratio", "0", "--csv", str(prefix), "ModelGrpcUser", "ModelHttpUser"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    rows = {r["Name"]: r for r in csv.DictReader(open(f"{prefix}_stats.csv"))}
-    assert int(rows["linear/1"]["Request Count"]) > 0 and int(rows["linear/1"]["Failure Count"]) == 0, rows
+    rows = {(r["Type"], r["Name"]): r for r in csv.DictReader(open(f"{prefix}_stats.csv"))}
+    for kind in ("grpc", "http"):
+        row = rows.get((kind, "linear/1"))
+        assert row and int(row["Request Count"]) > 0 and int(row["Failure Count"]) == 0, rows

@@ -54,10 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    # TorchScript is what Triton's pytorch backend loads, so build, check and the local backend call
-    # torch.jit on purpose; torch 2.15 marks every torch.jit.load/save/trace call with a FutureWarning
-    # that would repeat for each model and tells the user nothing they can act on.
-    warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+    # TorchScript is what Triton's pytorch backend loads, so build and check call torch.jit on purpose;
+    # torch 2.15 marks every torch.jit.load/save/trace call with a FutureWarning ("is deprecated", or
+    # on Python 3.14 "is not supported in Python 3.14+") that would repeat for each model and tells
+    # the user nothing they can act on.
+    warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is (deprecated|not supported)", category=FutureWarning)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
