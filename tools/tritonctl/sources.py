@@ -222,7 +222,7 @@ def _holds_module(globals_: list[str]) -> bool:
     return any(g.startswith("torch.nn.modules.") for g in globals_)
 
 
-def _pick_state_dict(state: Any, where: str, module) -> Any:
+def pick_state_dict(state: Any, where: str, module) -> Any:
     """The state_dict in what torch.load returned: itself, or the model's entry of a training checkpoint."""
     import torch
 
@@ -296,7 +296,7 @@ def _load_checkpoint(m: ModelSpec, spec: Spec, src: CheckpointSource):
             "torch.save({'model_state_dict': model.state_dict()}) or torch.save(model.state_dict())"
         ) from exc
     try:
-        module.load_state_dict(_pick_state_dict(state, where, module))
+        module.load_state_dict(pick_state_dict(state, where, module))
     except ExportError:
         raise
     except Exception as exc:

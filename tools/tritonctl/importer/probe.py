@@ -35,6 +35,8 @@ from pathlib import Path
 
 from tritonctl.wire.dtypes import TORCH_TO_SPEC
 from tritonctl.importer.handler_runtime import HandlerHost, HandlerLoadError, WeightsLoadError, list_classes
+from tritonctl.sources import pick_state_dict
+
 
 class Recorder:
     """Wraps handler.model: records each call (args, kwargs, result), forwards everything else."""
@@ -270,8 +272,10 @@ def analyse(req: dict) -> dict:
             reasons.append(f"the handler's model is a {type(model).__name__}, not the model file's {classes[0].__name__}")
             return result
         rebuilt = classes[0]()
-        state = torch.load(str(Path(model_dir) / mf["serializedFile"]), map_location="cpu", weights_only=True)
-        rebuilt.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        # the build's own reading of the checkpoint (a state_dict or a training checkpoint holding one)
+        weights = Path(model_dir) / mf["serializedFile"]
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+        rebuilt.load_state_dict(pick_state_dict(state, f"the archive's {weights.name}", rebuilt))
         rebuilt.eval()
         with torch.inference_mode():
             _, again = _tensors(rebuilt(*pre))
