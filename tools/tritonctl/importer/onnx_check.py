@@ -9,7 +9,7 @@ onnx in formats exactly when the build will export it, and otherwise keeps the b
 A subprocess because the archive's model code is imported (and stays in sys.modules), and an
 export can take the interpreter down with it.
 
-Request: {"spec": the one-model models.yaml, "repository": a scratch repository}
+Request: {"spec": the one-model models.yaml, "repository": a scratch repository (relative: in the working directory)}
 Result:  {"exports": true} or {"exports": false, "reason": the first line of what failed}
 
 Usage: python -m tritonctl.importer.onnx_check REQUEST.json RESULT.json
@@ -47,7 +47,7 @@ def check(spec_path: Path, repository: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     req = json.loads(Path(argv[0]).read_text())
-    result = check(Path(req["spec"]), Path(req["repository"]))
+    result = check(Path(req["spec"]), Path(req["repository"]).resolve())  # relative: under the working directory
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

@@ -57,6 +57,18 @@ def _safe_name(name: str) -> str:
     return safe if safe and not safe[0].isdigit() else f"m_{safe}"
 
 
+def _run_module(module: str, request: dict) -> tuple[dict | None, subprocess.CompletedProcess]:
+    """`python -m MODULE REQUEST.json RESULT.json` in a scratch directory (its working directory): the
+    archive's code is imported there, never in this process. Returns the result, or None when the
+    module died before writing one, and the finished process."""
+    with tempfile.TemporaryDirectory(prefix="tritonctl-import-") as tmp:
+        req_path, out_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        req_path.write_text(json.dumps(request))
+        proc = subprocess.run([sys.executable, "-m", module, str(req_path), str(out_path)],
+                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=tmp)
+        return (json.loads(out_path.read_text()) if out_path.exists() else None), proc
+
+
 def _probe(arch: Archive, name: str, samples: list[bytes], body_as: str, batch_size: int) -> dict:
     from tritonctl.importer.samples import candidate_groups
 
@@ -65,15 +77,10 @@ def _probe(arch: Archive, name: str, samples: list[bytes], body_as: str, batch_s
         "samples": [base64.b64encode(s).decode() for s in samples],
         "candidate_groups": [[base64.b64encode(s).decode() for s in g] for g in candidate_groups()],
     }
-    with tempfile.TemporaryDirectory(prefix="tritonctl-probe-") as tmp:
-        req_path, out_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        req_path.write_text(json.dumps(request))
-        proc = subprocess.run([sys.executable, "-m", "tritonctl.importer.probe", str(req_path), str(out_path)],
-                              capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=tmp)
-        if not out_path.exists():
-            raise ArchiveError(f"{arch.path}: analysing the handler crashed (exit {proc.returncode}): "
-                               f"{(proc.stderr or proc.stdout).strip()[-800:]}; run it under TorchServe to see the failure")
-        result = json.loads(out_path.read_text())
+    result, proc = _run_module("tritonctl.importer.probe", request)
+    if result is None:
+        raise ArchiveError(f"{arch.path}: analysing the handler crashed (exit {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-800:]}; run it under TorchServe to see the failure")
     if "error" in result:
         fixes = {
             "handler": "install what it imports into this environment (the archive's requirements.txt: "
@@ -156,20 +163,15 @@ def _onnx_export_failure(model_entry: dict, staging: Path, safe: str) -> str | N
     spec_path = staging / f"onnx-check-{safe}.yaml"  # not an identifier: never a package of the tree
     spec_path.write_text(_dump({"models": [dict(model_entry, formats=["onnx"])]}))
     try:
-        with tempfile.TemporaryDirectory(prefix="tritonctl-onnx-check-") as tmp:
-            req_path, out_path = Path(tmp) / "request.json", Path(tmp) / "result.json"
-            req_path.write_text(json.dumps({"spec": str(spec_path), "repository": str(Path(tmp) / "model_repository")}))
-            try:
-                proc = subprocess.run([sys.executable, "-m", "tritonctl.importer.onnx_check", str(req_path), str(out_path)],
-                                      capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=tmp)
-            except subprocess.TimeoutExpired:
-                return f"the ONNX export did not finish in {PROBE_TIMEOUT_S} s"
-            if not out_path.exists():
-                last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1]
-                return f"the ONNX export crashed (exit {proc.returncode}){': ' + last if last else ''}"
-            result = json.loads(out_path.read_text())
+        # the scratch repository is relative: it lands in _run_module's scratch directory
+        result, proc = _run_module("tritonctl.importer.onnx_check", {"spec": str(spec_path), "repository": "model_repository"})
+    except subprocess.TimeoutExpired:
+        return f"the ONNX export did not finish in {PROBE_TIMEOUT_S} s"
     finally:
         spec_path.unlink()
+    if result is None:
+        last = ((proc.stderr or proc.stdout).strip().splitlines() or [""])[-1]
+        return f"the ONNX export crashed (exit {proc.returncode}){': ' + last if last else ''}"
     return None if result["exports"] else result["reason"]
 
 
